@@ -1,0 +1,91 @@
+"""The only place that turns a :class:`~rl_bot.config.TrainConfig` into an RLlib ``PPOConfig``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ray.rllib.algorithms.ppo import PPOConfig
+from ray.rllib.core.rl_module.default_model_config import DefaultModelConfig
+from ray.rllib.core.rl_module.multi_rl_module import MultiRLModuleSpec
+from ray.rllib.core.rl_module.rl_module import RLModuleSpec
+from ray.tune.registry import register_env
+
+from rl_bot.callbacks.metrics import EnvMetricsCallback
+from rl_bot.config import ModelConfig, TrainConfig
+from rl_bot.env.rllib_env import ENV_NAME, RocketLeagueEnv
+
+MAIN_MODULE = "main"
+
+
+def _make_env(env_context: Any) -> RocketLeagueEnv:
+    return RocketLeagueEnv(env_context)
+
+
+def register() -> None:
+    """Register the env under :data:`ENV_NAME` (idempotent; RLlib calls it again on each runner)."""
+    register_env(ENV_NAME, _make_env)
+
+
+def model_config(cfg: ModelConfig) -> DefaultModelConfig:
+    """RLlib's default model: dense layers, then an LSTM unless ``use_lstm`` is false."""
+    return DefaultModelConfig(
+        fcnet_hiddens=list(cfg.fcnet_hiddens),
+        fcnet_activation=cfg.fcnet_activation,
+        use_lstm=cfg.use_lstm,
+        lstm_cell_size=cfg.lstm_cell_size,
+        max_seq_len=cfg.max_seq_len,
+        vf_share_layers=cfg.vf_share_layers,
+    )
+
+
+def main_policy_mapping(agent_id: Any, episode: Any, **kwargs: Any) -> str:
+    """Shared-policy self-play: ``main`` drives every car on both teams."""
+    return MAIN_MODULE
+
+
+def build_ppo_config(cfg: TrainConfig) -> PPOConfig:
+    """Map the config onto PPO: env, env runners, learners, model, PPO hyperparameters, callbacks."""
+    register()
+    p = cfg.ppo
+    r = cfg.resources
+    return (
+        PPOConfig()
+        .api_stack(enable_rl_module_and_learner=True, enable_env_runner_and_connector_v2=True)
+        .environment(ENV_NAME, env_config={"env": cfg.env.model_dump(mode="json"), "seed": cfg.run.seed})
+        .env_runners(
+            num_env_runners=r.num_env_runners,
+            num_envs_per_env_runner=r.num_envs_per_env_runner,
+            num_cpus_per_env_runner=r.num_cpus_per_env_runner,
+            sample_timeout_s=r.sample_timeout_s,
+            rollout_fragment_length="auto",
+        )
+        .learners(num_learners=r.num_learners, num_gpus_per_learner=r.num_gpus_per_learner)
+        .multi_agent(
+            policies={MAIN_MODULE},
+            policy_mapping_fn=main_policy_mapping,
+            policies_to_train=[MAIN_MODULE],
+        )
+        .rl_module(
+            rl_module_spec=MultiRLModuleSpec(
+                rl_module_specs={MAIN_MODULE: RLModuleSpec(model_config=model_config(cfg.model))}
+            )
+        )
+        .training(
+            lr=p.lr,
+            gamma=p.gamma,
+            lambda_=p.lambda_,
+            entropy_coeff=p.entropy_coeff,
+            vf_loss_coeff=p.vf_loss_coeff,
+            clip_param=p.clip_param,
+            grad_clip=p.grad_clip,
+            grad_clip_by="global_norm",
+            kl_coeff=p.kl_coeff,
+            use_kl_loss=p.kl_coeff > 0,
+            train_batch_size_per_learner=p.train_batch_size,
+            minibatch_size=p.minibatch_size,
+            num_epochs=p.num_epochs,
+        )
+        .callbacks(EnvMetricsCallback)
+        .debugging(seed=cfg.run.seed, log_level=cfg.run.log_level)
+        .reporting(metrics_num_episodes_for_smoothing=100)
+    )

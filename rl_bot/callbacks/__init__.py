@@ -1,0 +1,1 @@
+"""RLlib callbacks: env metrics now; league and curriculum plug in beside it."""

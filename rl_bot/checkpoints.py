@@ -1,0 +1,95 @@
+"""Checkpoint layout inside a run directory (pure: no Ray import).
+
+``RUN_DIR/checkpoints/iter_000010/`` holds RLlib's ``Algorithm.save_to_path`` output (learner weights and
+optimizer state, env runner state, counters) plus ``rl_bot_state.json`` (our counters). A checkpoint is
+written to a ``.tmp`` folder and renamed when complete, so a crash never leaves a half-written checkpoint
+that looks valid.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from rl_bot.config import ConfigError
+
+CHECKPOINT_DIR = "checkpoints"
+STATE_FILE = "rl_bot_state.json"
+REQUIRED_FILES = ("rllib_checkpoint.json", "algorithm_state.pkl", STATE_FILE)
+_NAME = re.compile(r"^iter_(\d{6,})$")
+
+
+@dataclass(frozen=True)
+class CheckpointState:
+    """Our counters saved beside RLlib's state."""
+
+    iteration: int
+    env_steps: int
+    agent_steps: int
+    wall_time_s: float
+
+
+def checkpoint_name(iteration: int) -> str:
+    """Folder name for the checkpoint taken after ``iteration``."""
+    return f"iter_{iteration:06d}"
+
+
+def list_checkpoints(run_dir: Path) -> list[Path]:
+    """Complete-looking checkpoint folders, oldest first."""
+    root = run_dir / CHECKPOINT_DIR
+    if not root.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in root.iterdir() if p.is_dir() and (m := _NAME.match(p.name))]
+    return [p for _, p in sorted(found)]
+
+
+def read_state(ckpt: Path) -> CheckpointState:
+    """Validate a checkpoint folder and return its counters; :class:`ConfigError` if missing or corrupt."""
+    if not ckpt.is_dir():
+        raise ConfigError([f"checkpoint {str(ckpt)!r} does not exist"], "--resume")
+    missing = [f for f in REQUIRED_FILES if not (ckpt / f).is_file()]
+    if missing:
+        raise ConfigError(
+            [f"checkpoint {str(ckpt)!r} is incomplete or corrupt: missing {', '.join(missing)}; "
+             "resume from an earlier checkpoint folder instead"],
+            "--resume",
+        )
+    try:
+        data = json.loads((ckpt / STATE_FILE).read_text())
+        json.loads((ckpt / "rllib_checkpoint.json").read_text())
+        return CheckpointState(**data)
+    except (ValueError, TypeError) as e:
+        raise ConfigError([f"checkpoint {str(ckpt)!r} is corrupt: cannot read its state files ({e})"],
+                          "--resume") from None
+
+
+def latest_checkpoint(run_dir: Path) -> tuple[Path, CheckpointState]:
+    """The newest valid checkpoint of a run directory, or :class:`ConfigError` saying what is wrong."""
+    if not run_dir.is_dir():
+        raise ConfigError([f"run directory {str(run_dir)!r} does not exist; pass a folder under runs/"],
+                          "--resume")
+    ckpts = list_checkpoints(run_dir)
+    if not ckpts:
+        raise ConfigError(
+            [f"run directory {str(run_dir)!r} has no checkpoints in {CHECKPOINT_DIR}/; nothing to resume"],
+            "--resume",
+        )
+    return ckpts[-1], read_state(ckpts[-1])
+
+
+def write_state(ckpt_tmp: Path, state: CheckpointState) -> None:
+    """Write our counters into a checkpoint folder being assembled."""
+    (ckpt_tmp / STATE_FILE).write_text(json.dumps(asdict(state), indent=2))
+
+
+def finalize(ckpt_tmp: Path, final: Path, keep_last: int) -> None:
+    """Atomically publish a checkpoint, then delete all but the newest ``keep_last``."""
+    if final.exists():
+        shutil.rmtree(final)
+    ckpt_tmp.rename(final)
+    ckpts = list_checkpoints(final.parent.parent)
+    for old in ckpts[:-keep_last]:
+        shutil.rmtree(old, ignore_errors=True)

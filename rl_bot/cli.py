@@ -1,0 +1,87 @@
+"""``rl-bot``: train, eval, bench."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from rl_bot.config import ConfigError, load_config
+from rl_bot.train import EXIT_BAD_INPUT, add_train_args, train_command
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from rl_bot.evaluate import ModulePolicy, RandomPolicy, play_selfplay, resolve_checkpoint
+
+    try:
+        cfg = load_config(args.config, args.overrides)
+        env_cfg = cfg.env
+        if args.team_size is not None:
+            if not 1 <= args.team_size <= 3:
+                raise ConfigError([f"--team-size must be 1, 2 or 3 (got {args.team_size})"], "--team-size")
+            env_cfg = env_cfg.model_copy(update={"team_size": args.team_size})
+        if args.games < 1:
+            raise ConfigError([f"--games must be >= 1 (got {args.games})"], "--games")
+        ckpt = resolve_checkpoint(args.checkpoint) if args.checkpoint else None
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if ckpt is not None:
+        policy = ModulePolicy.from_checkpoint(ckpt, explore=not args.greedy, seed=args.seed)
+        label = f"checkpoint {ckpt}" + (" (greedy)" if args.greedy else " (sampled actions)")
+    else:
+        policy = RandomPolicy(seed=args.seed)
+        label = "uniformly random policy"
+    report = play_selfplay(policy, env_cfg, args.games, seed=args.seed)
+    print(report.line(label))
+    return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from rl_bot.bench import run_bench
+
+    try:
+        cfg = load_config(args.config, args.overrides)
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    run_bench(cfg, env_seconds=args.env_seconds, train_iterations=args.iterations, skip_train=args.env_only)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``rl-bot`` argument parser."""
+    parser = argparse.ArgumentParser(prog="rl-bot", description="Distributed Rocket League bot trainer.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train with PPO on RocketSim (local Ray or a cluster)")
+    add_train_args(t)
+    t.set_defaults(func=train_command)
+
+    e = sub.add_parser("eval", help="self-play games with a checkpoint (or random): touches/min, goals")
+    e.add_argument("--checkpoint", help="checkpoint folder or run directory (omit: uniformly random policy)")
+    e.add_argument("--games", type=int, default=50, help="episodes to play")
+    e.add_argument("--team-size", type=int, default=None, help="cars per team (default: from config)")
+    e.add_argument("--greedy", action="store_true", help="argmax actions instead of sampling")
+    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--config", help="config whose env section defines the game (default: quickstart)")
+    e.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.FIELD=VALUE")
+    e.set_defaults(func=_eval)
+
+    b = sub.add_parser("bench", help="env-only and end-to-end training throughput")
+    b.add_argument("--config", help="config to measure (default: quickstart)")
+    b.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.FIELD=VALUE")
+    b.add_argument("--env-seconds", type=float, default=10.0, help="seconds of env-only stepping")
+    b.add_argument("--iterations", type=int, default=6, help="training iterations for the end-to-end figure")
+    b.add_argument("--env-only", action="store_true", help="skip the end-to-end training measurement")
+    b.set_defaults(func=_bench)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``rl-bot`` console script."""
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,453 @@
+"""Typed, validated run configuration (pure: no Ray import).
+
+YAML → frozen pydantic models with ``extra="forbid"``. ``load_config`` applies ``--set section.field=value``
+overrides to the raw mapping *before* validation, so overrides are checked exactly like the file, and every
+problem is reported at once in a :class:`ConfigError` with its dotted path and what was expected.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import json
+import os
+from collections.abc import Iterable, Mapping
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+BUILTIN_REWARDS = ("goal", "touch", "velocity_player_to_ball")
+DEFAULT_CONFIG_NAME = "quickstart.yaml"
+
+
+class ConfigError(ValueError):
+    """Raised for every kind of bad user input; ``errors`` holds one line per problem."""
+
+    def __init__(self, errors: Iterable[str], source: str = "config"):
+        self.errors = list(errors)
+        self.source = source
+        lines = "\n".join(f"  - {e}" for e in self.errors)
+        super().__init__(f"{source}: {len(self.errors)} problem(s):\n{lines}")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+def import_object(path: str) -> Any:
+    """Import ``package.module:Name`` (or ``package.module.Name``) and return the object."""
+    if ":" in path:
+        module_name, _, attr = path.partition(":")
+    else:
+        module_name, _, attr = path.rpartition(".")
+    if not module_name or not attr:
+        raise ValueError(f"import path {path!r} must look like 'package.module:ClassName'")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as e:
+        raise ValueError(f"cannot import module {module_name!r} from {path!r}: {e}") from e
+    try:
+        return getattr(module, attr)
+    except AttributeError as e:
+        raise ValueError(f"module {module_name!r} has no attribute {attr!r}") from e
+
+
+class RewardTerm(_Section):
+    """One weighted reward component; the env sums all terms (rlgym ``CombinedReward``)."""
+
+    name: str = Field(
+        description="Built-in reward (goal, touch, velocity_player_to_ball) or an import path "
+        "'package.module:Class' of an rlgym v2 RewardFunction."
+    )
+    weight: float = Field(1.0, description="Multiplier applied to this term's per-agent reward.")
+    kwargs: dict[str, Any] = Field(default_factory=dict, description="Keyword arguments for the constructor.")
+
+    @field_validator("name")
+    @classmethod
+    def _known_or_importable(cls, v: str) -> str:
+        if v in BUILTIN_REWARDS:
+            return v
+        if ":" not in v and "." not in v:
+            close = difflib.get_close_matches(v, BUILTIN_REWARDS, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ValueError(
+                f"unknown reward {v!r}{hint}; use one of {list(BUILTIN_REWARDS)} or 'package.module:Class'"
+            )
+        obj = import_object(v)
+        from rlgym.api import RewardFunction
+
+        if not (isinstance(obj, type) and issubclass(obj, RewardFunction)):
+            raise ValueError(f"{v!r} is not an rlgym.api.RewardFunction subclass")
+        return v
+
+
+class EnvConfig(_Section):
+    """The RocketSim game each env runner plays (rlgym v2 components)."""
+
+    team_size: int = Field(1, ge=1, le=3, description="Cars per team: 1 (1v1), 2 (2v2) or 3 (3v3).")
+    tick_skip: int = Field(8, ge=1, le=120, description="Physics ticks (120 Hz) per agent action.")
+    no_touch_timeout_s: float = Field(
+        10.0, gt=0, description="Truncate the episode after this many game seconds without a ball touch."
+    )
+    game_timeout_s: float = Field(60.0, gt=0, description="Truncate the episode after this many game seconds.")
+    rlbot_delay: bool = Field(True, description="Apply actions one tick late, as RLBot does (RocketSimEngine).")
+    rewards: tuple[RewardTerm, ...] = Field(
+        (
+            RewardTerm(name="goal", weight=10.0),
+            RewardTerm(name="touch", weight=2.0),
+            RewardTerm(name="velocity_player_to_ball", weight=0.1),
+        ),
+        min_length=1,
+        description="Weighted reward terms summed per car.",
+    )
+    obs_builder: str | None = Field(
+        None,
+        description="Import path of an rlgym v2 ObsBuilder class to use instead of the built-in padded "
+        "DefaultObs. Its observation size must not depend on the team size.",
+    )
+    obs_builder_kwargs: dict[str, Any] = Field(default_factory=dict, description="Arguments for obs_builder.")
+
+    @field_validator("obs_builder")
+    @classmethod
+    def _importable_obs(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        obj = import_object(v)
+        from rlgym.api import ObsBuilder
+
+        if not (isinstance(obj, type) and issubclass(obj, ObsBuilder)):
+            raise ValueError(f"{v!r} is not an rlgym.api.ObsBuilder subclass")
+        return v
+
+    @model_validator(mode="after")
+    def _timeouts(self) -> EnvConfig:
+        if self.no_touch_timeout_s > self.game_timeout_s:
+            raise ValueError(
+                f"no_touch_timeout_s={self.no_touch_timeout_s} exceeds game_timeout_s={self.game_timeout_s}; "
+                "lower no_touch_timeout_s or raise game_timeout_s"
+            )
+        return self
+
+    @property
+    def step_seconds(self) -> float:
+        """Game seconds that pass per env step."""
+        return self.tick_skip / 120.0
+
+
+class ModelConfig(_Section):
+    """The RLModule for ``main`` (RLlib ``DefaultModelConfig``)."""
+
+    use_lstm: bool = Field(True, description="LSTM after the dense layers (False: feed-forward).")
+    fcnet_hiddens: tuple[int, ...] = Field((256, 256), description="Dense layer sizes before the LSTM/heads.")
+    fcnet_activation: Literal["relu", "tanh", "silu", "swish"] = Field("relu", description="Dense activation.")
+    lstm_cell_size: int = Field(128, ge=1, description="LSTM hidden/cell size.")
+    max_seq_len: int = Field(20, ge=1, description="LSTM training sequence length (BPTT window).")
+    vf_share_layers: bool = Field(True, description="Policy and value heads share the trunk.")
+
+    @field_validator("fcnet_hiddens")
+    @classmethod
+    def _positive(cls, v: tuple[int, ...]) -> tuple[int, ...]:
+        if any(h < 1 for h in v):
+            raise ValueError(f"every layer size must be >= 1, got {list(v)}")
+        return v
+
+
+class PPOSection(_Section):
+    """PPO hyperparameters (RLlib ``PPOConfig.training``)."""
+
+    lr: float = Field(3e-4, gt=0, description="Adam learning rate.")
+    gamma: float = Field(0.99, gt=0, le=1, description="Discount factor.")
+    lambda_: float = Field(0.95, ge=0, le=1, alias="lambda", description="GAE lambda.")
+    entropy_coeff: float = Field(0.01, ge=0, description="Entropy bonus coefficient.")
+    vf_loss_coeff: float = Field(0.5, ge=0, description="Value loss coefficient.")
+    clip_param: float = Field(0.2, gt=0, description="PPO ratio clip.")
+    grad_clip: float | None = Field(0.5, gt=0, description="Global gradient-norm clip (null: none).")
+    kl_coeff: float = Field(0.0, ge=0, description="Initial KL penalty coefficient (0: off).")
+    train_batch_size: int = Field(
+        16000, ge=1, description="Env steps per iteration per learner (each step has one sample per car)."
+    )
+    minibatch_size: int = Field(4000, ge=1, description="SGD minibatch size (in the same unit).")
+    num_epochs: int = Field(3, ge=1, description="Passes over each train batch.")
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, validate_default=True)
+
+    @model_validator(mode="after")
+    def _batch(self) -> PPOSection:
+        if self.minibatch_size > self.train_batch_size:
+            raise ValueError(
+                f"minibatch_size={self.minibatch_size} > train_batch_size={self.train_batch_size}; "
+                "lower ppo.minibatch_size or raise ppo.train_batch_size"
+            )
+        return self
+
+
+class ResourcesConfig(_Section):
+    """How RLlib spreads work over the Ray cluster."""
+
+    num_env_runners: int = Field(2, ge=0, description="Remote env runner actors (0: sample in the driver).")
+    num_envs_per_env_runner: int = Field(32, ge=1, description="Games each env runner steps in turn.")
+    num_cpus_per_env_runner: float = Field(1, gt=0, description="CPUs Ray reserves per env runner.")
+    num_learners: int = Field(0, ge=0, description="Remote learner actors (0: learn in the driver).")
+    num_gpus_per_learner: float = Field(0, ge=0, description="GPUs per learner (0: CPU).")
+    sample_timeout_s: float = Field(
+        120.0, gt=0, description="Max seconds an env runner may take for its share of one batch."
+    )
+
+
+class StopConfig(_Section):
+    """Training stops at whichever limit comes first (counted over the whole run, resumes included)."""
+
+    iterations: int | None = Field(None, ge=1, description="Training iterations.")
+    env_steps: int | None = Field(None, ge=1, description="Env steps sampled.")
+    wall_time_s: float | None = Field(None, gt=0, description="Wall-clock seconds of training.")
+
+    @model_validator(mode="after")
+    def _any(self) -> StopConfig:
+        if self.iterations is None and self.env_steps is None and self.wall_time_s is None:
+            raise ValueError("no stop condition: set stop.iterations, stop.env_steps or stop.wall_time_s")
+        return self
+
+
+class CheckpointConfig(_Section):
+    """When checkpoints are written (always also at the end of training)."""
+
+    every_n_iterations: int = Field(10, ge=1, description="Write a checkpoint every N iterations.")
+    keep_last: int = Field(3, ge=1, description="Checkpoints kept in the run directory (older ones deleted).")
+
+
+class TrackingConfig(_Section):
+    """MLflow tracking."""
+
+    enabled: bool = Field(True, description="Log params, metrics and artifacts to MLflow.")
+    mlflow_uri: str | None = Field(
+        None,
+        description="MLflow tracking URI. Default: sqlite store <project>/mlruns/mlflow.db (absolute path).",
+    )
+    experiment: str = Field("rl-bot", min_length=1, description="MLflow experiment name.")
+
+    @field_validator("mlflow_uri")
+    @classmethod
+    def _absolute_sqlite(cls, v: str | None) -> str | None:
+        if v and v.startswith("sqlite:///") and not v.startswith("sqlite:////"):
+            raise ValueError(
+                f"{v!r} is a relative sqlite path (it would land in Ray's temporary job copy); "
+                "use an absolute one: sqlite:////abs/path/mlflow.db"
+            )
+        return v
+
+
+class RunConfig(_Section):
+    """Naming, seeding and where outputs go."""
+
+    name: str = Field("quickstart", min_length=1, pattern=r"^[A-Za-z0-9_.-]+$", description="Experiment name.")
+    seed: int = Field(0, ge=0, description="Base seed; env runner and env seeds derive from it.")
+    output_dir: str | None = Field(
+        None, description="Parent folder of run directories. Default: <project>/runs. Relative paths "
+        "resolve against the project folder, never the cwd (Ray jobs run in a temp copy)."
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("WARNING", description="Ray/RLlib log level.")
+
+
+class TrainConfig(_Section):
+    """The whole run."""
+
+    run: RunConfig = Field(default_factory=RunConfig, description="Naming, seed, outputs.")
+    env: EnvConfig = Field(default_factory=EnvConfig, description="The game.")
+    model: ModelConfig = Field(default_factory=ModelConfig, description="The policy network.")
+    ppo: PPOSection = Field(default_factory=PPOSection, description="PPO hyperparameters.")
+    resources: ResourcesConfig = Field(default_factory=ResourcesConfig, description="Cluster layout.")
+    stop: StopConfig = Field(default_factory=lambda: StopConfig(iterations=10), description="Stop limits.")
+    checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig, description="Checkpointing.")
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig, description="MLflow.")
+
+    @model_validator(mode="after")
+    def _cross(self) -> TrainConfig:
+        if self.model.use_lstm and self.model.max_seq_len > self.ppo.minibatch_size:
+            raise ValueError(
+                f"model.max_seq_len={self.model.max_seq_len} > ppo.minibatch_size={self.ppo.minibatch_size}; "
+                "a minibatch must hold at least one sequence"
+            )
+        return self
+
+    def to_plain(self) -> dict[str, Any]:
+        """JSON/YAML-safe nested dict using the YAML key names (``ppo.lambda``)."""
+        return json.loads(self.model_dump_json(by_alias=True))
+
+
+# --------------------------------------------------------------------------------------------- loading
+
+
+def project_home() -> Path:
+    """The project folder: ``$RL_BOT_HOME``, else the folder rl-bot was pip-installed from (editable), else cwd.
+
+    Inside ``ray job submit`` the cwd is a temporary copy of the working dir, so outputs must never default to
+    the cwd when the install location is known.
+    """
+    env = os.environ.get("RL_BOT_HOME")
+    if env:
+        return Path(env).expanduser().resolve()
+    try:
+        raw = metadata.distribution("rl-bot").read_text("direct_url.json")
+        if raw:
+            url = json.loads(raw).get("url", "")
+            if url.startswith("file://"):
+                path = Path(url[len("file://") :])
+                if path.is_dir():
+                    return path.resolve()
+    except metadata.PackageNotFoundError:
+        pass
+    return Path.cwd().resolve()
+
+
+def default_config_path() -> Path:
+    """The embedded quickstart config shipped inside the package."""
+    return Path(__file__).parent / "configs" / DEFAULT_CONFIG_NAME
+
+
+def _parse_override(item: str) -> tuple[list[str], Any]:
+    if "=" not in item:
+        raise ValueError(f"--set {item!r}: expected section.field=value")
+    key, _, raw = item.partition("=")
+    parts = [p for p in key.strip().split(".") if p]
+    if len(parts) < 2:
+        raise ValueError(f"--set {item!r}: key must be dotted, like ppo.lr=0.001")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError as e:
+        raise ValueError(f"--set {item!r}: value is not valid YAML: {e}") from e
+    return parts, value
+
+
+def apply_overrides(raw: dict[str, Any], overrides: Iterable[str]) -> tuple[dict[str, Any], list[str]]:
+    """Return a copy of ``raw`` with dotted overrides applied, plus the list of override syntax errors."""
+    data = json.loads(json.dumps(raw))
+    errors: list[str] = []
+    for item in overrides:
+        try:
+            parts, value = _parse_override(item)
+        except ValueError as e:
+            errors.append(str(e))
+            continue
+        node = data
+        for p in parts[:-1]:
+            nxt = node.get(p)
+            if nxt is None:
+                nxt = node[p] = {}
+            if not isinstance(nxt, dict):
+                errors.append(f"--set {item!r}: {p!r} is not a section")
+                break
+            node = nxt
+        else:
+            node[parts[-1]] = value
+    return data, errors
+
+
+def _format_error(err: Mapping[str, Any], model: type[BaseModel]) -> str:
+    loc = [str(p) for p in err["loc"]]
+    path = ".".join(loc) or "<root>"
+    typ = err["type"]
+    if typ == "extra_forbidden":
+        valid = _valid_keys(model, loc[:-1])
+        close = difflib.get_close_matches(loc[-1], valid, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        return f"{path}: unknown key{hint} (valid keys here: {', '.join(valid)})"
+    msg = err["msg"].removeprefix("Value error, ")
+    if typ in ("missing",):
+        return f"{path}: required field is missing"
+    got = err.get("input")
+    got_s = "" if isinstance(got, dict) else f" (got {got!r})"
+    return f"{path}: {msg}{got_s}"
+
+
+def _valid_keys(model: type[BaseModel], loc: list[str]) -> list[str]:
+    current: Any = model
+    for part in loc:
+        field = getattr(current, "model_fields", {}).get(part)
+        if field is None:
+            for f in getattr(current, "model_fields", {}).values():
+                if f.alias == part:
+                    field = f
+        if field is None:
+            return []
+        ann = field.annotation
+        args = getattr(ann, "__args__", ())
+        current = next((a for a in (ann, *args) if isinstance(a, type) and issubclass(a, BaseModel)), None)
+        if current is None:
+            return []
+    return sorted(f.alias or name for name, f in current.model_fields.items())
+
+
+def validate_config(raw: Mapping[str, Any], source: str = "config") -> TrainConfig:
+    """Validate a raw mapping; raise :class:`ConfigError` listing every problem."""
+    if not isinstance(raw, Mapping):
+        raise ConfigError([f"<root>: expected a mapping of sections, got {type(raw).__name__}"], source)
+    try:
+        return TrainConfig.model_validate(dict(raw))
+    except ValidationError as e:
+        raise ConfigError([_format_error(err, TrainConfig) for err in e.errors()], source) from None
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a YAML mapping, turning I/O and syntax problems into :class:`ConfigError`."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError([f"config file {str(p)!r} does not exist; pass an existing --config path"], str(p))
+    try:
+        data = yaml.safe_load(p.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError([f"not valid YAML: {e}"], str(p)) from None
+    if not isinstance(data, dict):
+        raise ConfigError([f"<root>: expected a mapping of sections, got {type(data).__name__}"], str(p))
+    return data
+
+
+def load_config(path: str | Path | None = None, overrides: Iterable[str] = ()) -> TrainConfig:
+    """Load YAML (default: the embedded quickstart), apply ``--set`` overrides, validate everything at once."""
+    src = Path(path) if path is not None else default_config_path()
+    raw = read_yaml(src)
+    data, errors = apply_overrides(raw, overrides)
+    try:
+        cfg = validate_config(data, str(src))
+    except ConfigError as e:
+        raise ConfigError(errors + e.errors, str(src)) from None
+    if errors:
+        raise ConfigError(errors, str(src))
+    return cfg
+
+
+def save_config(cfg: TrainConfig, path: str | Path) -> None:
+    """Write the resolved config (every field, defaults included) as YAML."""
+    Path(path).write_text(yaml.safe_dump(cfg.to_plain(), sort_keys=False))
+
+
+def flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"a": {"b": 1}}`` → ``{"a.b": 1}``; lists of mappings get their index in the key."""
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, Mapping):
+            out.update(flatten(v, key + "."))
+        elif isinstance(v, list | tuple) and v and all(isinstance(x, Mapping) for x in v):
+            for i, x in enumerate(v):
+                out.update(flatten(x, f"{key}.{i}."))
+        else:
+            out[key] = v
+    return out
+
+
+def resolve_output_dir(cfg: TrainConfig) -> Path:
+    """Absolute parent folder for run directories."""
+    if cfg.run.output_dir is None:
+        return project_home() / "runs"
+    p = Path(cfg.run.output_dir).expanduser()
+    return p if p.is_absolute() else (project_home() / p)
+
+
+def resolve_mlflow_uri(cfg: TrainConfig) -> str:
+    """Absolute MLflow tracking URI."""
+    if cfg.tracking.mlflow_uri:
+        return cfg.tracking.mlflow_uri
+    return f"sqlite:///{project_home() / 'mlruns' / 'mlflow.db'}"

@@ -1,0 +1,153 @@
+"""Build an rlgym v2 game from :class:`~rl_bot.config.EnvConfig` (pure: no Ray import).
+
+:class:`RLGymGame` is the seam between the RLlib adapter and the physics: it owns one RocketSim arena through
+rlgym's component API and returns plain dicts keyed by agent id. A batched implementation (many arenas per
+object) can replace it behind the same ``reset``/``step`` methods.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from rlgym.api import RLGym, RewardFunction
+from rlgym.rocket_league.action_parsers import LookupTableAction, RepeatAction
+from rlgym.rocket_league.done_conditions import (
+    AnyCondition,
+    GoalCondition,
+    NoTouchTimeoutCondition,
+    TimeoutCondition,
+)
+from rlgym.rocket_league.reward_functions import CombinedReward, GoalReward, TouchReward
+from rlgym.rocket_league.sim import RocketSimEngine
+from rlgym.rocket_league.state_mutators import FixedTeamSizeMutator, MutatorSequence
+
+from rl_bot.config import EnvConfig, RewardTerm, import_object
+from rl_bot.env.components import PaddedDefaultObs, SeededKickoffMutator, VelocityPlayerToBallReward, obs_size
+
+NUM_ACTIONS = len(LookupTableAction.make_lookup_table())
+BUILTIN_REWARD_CLASSES: dict[str, type[RewardFunction]] = {
+    "goal": GoalReward,
+    "touch": TouchReward,
+    "velocity_player_to_ball": VelocityPlayerToBallReward,
+}
+
+
+def agent_ids(team_size: int) -> list[str]:
+    """rlgym's car ids for a team size: blue-0.., then orange-0.."""
+    return [f"blue-{i}" for i in range(team_size)] + [f"orange-{i}" for i in range(team_size)]
+
+
+def build_reward(terms: tuple[RewardTerm, ...]) -> CombinedReward:
+    """rlgym ``CombinedReward`` from config terms (built-in names or import paths)."""
+    parts = []
+    for term in terms:
+        cls = BUILTIN_REWARD_CLASSES.get(term.name) or import_object(term.name)
+        parts.append((cls(**term.kwargs), term.weight))
+    return CombinedReward(*parts)
+
+
+@dataclass
+class EpisodeStats:
+    """What happened in one episode; reported to RLlib metrics when it ends."""
+
+    length: int = 0
+    touches: int = 0
+    goals_blue: int = 0
+    goals_orange: int = 0
+    return_blue: float = 0.0
+    return_orange: float = 0.0
+    touches_by_agent: dict[str, int] = field(default_factory=dict)
+
+    def as_info(self, step_seconds: float) -> dict[str, float]:
+        game_s = self.length * step_seconds
+        return {
+            "length": self.length,
+            "game_seconds": game_s,
+            "touches": self.touches,
+            "goals_blue": self.goals_blue,
+            "goals_orange": self.goals_orange,
+            "goals": self.goals_blue + self.goals_orange,
+            "return_blue": self.return_blue,
+            "return_orange": self.return_orange,
+        }
+
+
+class RLGymGame:
+    """One RocketSim game through rlgym v2 components, seeded by a numpy Generator."""
+
+    def __init__(self, cfg: EnvConfig):
+        self.cfg = cfg
+        self.agents = agent_ids(cfg.team_size)
+        self.rng = np.random.default_rng()
+        self.kickoff = SeededKickoffMutator(self.rng)
+        if cfg.obs_builder:
+            obs_builder = import_object(cfg.obs_builder)(**cfg.obs_builder_kwargs)
+        else:
+            obs_builder = PaddedDefaultObs(**cfg.obs_builder_kwargs)
+        self.obs_size = obs_size(obs_builder)
+        self.gym = RLGym(
+            state_mutator=MutatorSequence(FixedTeamSizeMutator(cfg.team_size, cfg.team_size), self.kickoff),
+            obs_builder=obs_builder,
+            action_parser=RepeatAction(LookupTableAction(), repeats=cfg.tick_skip),
+            reward_fn=build_reward(cfg.rewards),
+            transition_engine=RocketSimEngine(rlbot_delay=cfg.rlbot_delay),
+            termination_cond=GoalCondition(),
+            truncation_cond=AnyCondition(
+                NoTouchTimeoutCondition(cfg.no_touch_timeout_s), TimeoutCondition(cfg.game_timeout_s)
+            ),
+        )
+        self.stats = EpisodeStats()
+
+    def seed(self, seed: int | np.random.SeedSequence) -> None:
+        """Reseed every random choice the game makes (kickoff layout)."""
+        self.rng = np.random.default_rng(seed)
+        self.kickoff.rng = self.rng
+
+    def reset(self) -> dict[str, np.ndarray]:
+        """Start a kickoff; returns one observation per car."""
+        obs = self.gym.reset()
+        self.stats = EpisodeStats(touches_by_agent={a: 0 for a in self.agents})
+        return self._cast(obs)
+
+    def step(
+        self, actions: dict[str, np.ndarray]
+    ) -> tuple[dict[str, np.ndarray], dict[str, float], bool, bool]:
+        """Advance ``tick_skip`` ticks; returns obs, rewards, terminated (goal), truncated (timeouts)."""
+        obs, rewards, terminated, truncated = self.gym.step(actions)
+        state = self.gym.state
+        s = self.stats
+        s.length += 1
+        for agent in self.agents:
+            car = state.cars[agent]
+            if car.ball_touches > 0:
+                s.touches += 1
+                s.touches_by_agent[agent] += 1
+            r = float(rewards[agent])
+            if car.team_num == 0:
+                s.return_blue += r
+            else:
+                s.return_orange += r
+        if state.goal_scored:
+            if state.scoring_team == 0:
+                s.goals_blue += 1
+            else:
+                s.goals_orange += 1
+        term = any(terminated.values())
+        trunc = (not term) and any(truncated.values())
+        return self._cast(obs), {a: float(r) for a, r in rewards.items()}, term, trunc
+
+    @property
+    def state(self) -> Any:
+        """The current rlgym ``GameState``."""
+        return self.gym.state
+
+    @staticmethod
+    def _cast(obs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        # DefaultObs builds float64; RLlib and torch want float32.
+        return {a: np.asarray(o, dtype=np.float32) for a, o in obs.items()}
+
+    def close(self) -> None:
+        """Release the arena."""
+        self.gym.close()

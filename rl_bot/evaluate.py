@@ -1,0 +1,155 @@
+"""Play real RocketSim games with a trained module (no Ray needed) and measure what it does.
+
+The learner's copy of ``main`` is loaded from a checkpoint (env runner copies have an unsynced value head,
+see STACK.md). With an LSTM, the state is carried step to step and zeroed at each reset.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rl_bot.checkpoints import latest_checkpoint, list_checkpoints
+from rl_bot.config import ConfigError, EnvConfig
+from rl_bot.env.game import NUM_ACTIONS, RLGymGame
+
+MODULE_SUBPATH = Path("learner_group") / "learner" / "rl_module" / "main"
+
+
+def resolve_checkpoint(path: str | Path) -> Path:
+    """A checkpoint folder, or a run directory (→ its newest checkpoint); :class:`ConfigError` otherwise."""
+    p = Path(path).expanduser().resolve()
+    if (p / MODULE_SUBPATH).is_dir():
+        return p
+    if list_checkpoints(p):
+        return latest_checkpoint(p)[0]
+    raise ConfigError([f"{str(p)!r} is neither a checkpoint folder (with {MODULE_SUBPATH}) nor a run "
+                       "directory with checkpoints"], "--checkpoint")
+
+
+class ModulePolicy:
+    """Acts for a set of cars with an RLlib RLModule, carrying LSTM state per car."""
+
+    def __init__(self, module: Any, explore: bool = True, seed: int = 0):
+        import torch
+
+        self.torch = torch
+        self.module = module
+        self.explore = explore
+        self.gen = torch.Generator().manual_seed(seed)
+        self.stateful = bool(module.is_stateful())
+        self.state: dict[str, Any] = {}
+
+    @classmethod
+    def from_checkpoint(cls, ckpt: Path, explore: bool = True, seed: int = 0) -> ModulePolicy:
+        """Load ``main`` from a checkpoint folder."""
+        from ray.rllib.core.rl_module.rl_module import RLModule
+
+        return cls(RLModule.from_checkpoint(str(ckpt / MODULE_SUBPATH)), explore, seed)
+
+    def reset(self, agents: list[str]) -> None:
+        """Zero the recurrent state for a new episode."""
+        if self.stateful:
+            init = self.module.get_initial_state()
+            self.state = {a: {k: v.unsqueeze(0) for k, v in init.items()} for a in agents}
+
+    def act(self, obs: dict[str, np.ndarray]) -> dict[str, int]:
+        """One action per car (sampled when ``explore``, else argmax)."""
+        torch = self.torch
+        agents = list(obs)
+        batch: dict[str, Any] = {"obs": torch.from_numpy(np.stack([obs[a] for a in agents]))}
+        if self.stateful:
+            batch["obs"] = batch["obs"].unsqueeze(1)  # [B, T=1, obs]
+            keys = self.state[agents[0]].keys()
+            batch["state_in"] = {k: torch.cat([self.state[a][k] for a in agents]) for k in keys}
+        with torch.no_grad():
+            out = self.module.forward_inference(batch)
+        logits = out["action_dist_inputs"].reshape(len(agents), -1)
+        if self.stateful:
+            for i, a in enumerate(agents):
+                self.state[a] = {k: v[i : i + 1] for k, v in out["state_out"].items()}
+        if self.explore:
+            probs = torch.softmax(logits, dim=-1)
+            acts = torch.multinomial(probs, 1, generator=self.gen).squeeze(1)
+        else:
+            acts = logits.argmax(dim=-1)
+        return {a: int(x) for a, x in zip(agents, acts.tolist(), strict=True)}
+
+
+class RandomPolicy:
+    """Uniformly random lookup-table actions."""
+
+    def __init__(self, seed: int = 0):
+        self.rng = np.random.default_rng(seed)
+
+    def reset(self, agents: list[str]) -> None:
+        """Nothing to reset."""
+
+    def act(self, obs: dict[str, np.ndarray]) -> dict[str, int]:
+        """One random action per car."""
+        return {a: int(self.rng.integers(NUM_ACTIONS)) for a in obs}
+
+
+@dataclass(frozen=True)
+class SelfPlayReport:
+    """Ball-touch and goal rates over a set of games in which one policy drives every car."""
+
+    episodes: int
+    game_minutes: float
+    touches: int
+    goals: int
+    touches_per_minute: float
+    touches_per_minute_ci: tuple[float, float]
+    goals_per_episode: float
+
+    def line(self, label: str) -> str:
+        """Human summary."""
+        lo, hi = self.touches_per_minute_ci
+        return (f"{label}: {self.episodes} episodes, {self.game_minutes:.1f} game minutes | touches/min "
+                f"{self.touches_per_minute:.2f} (95% CI {lo:.2f}-{hi:.2f}) | goals/episode "
+                f"{self.goals_per_episode:.3f}")
+
+
+def bootstrap_ratio_ci(num: np.ndarray, den: np.ndarray, seed: int = 0, n: int = 2000) -> tuple[float, float]:
+    """95 % percentile-bootstrap interval of ``sum(num)/sum(den)`` resampling episodes."""
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(num), size=(n, len(num)))
+    ratios = num[idx].sum(1) / np.maximum(den[idx].sum(1), 1e-9)
+    return float(np.percentile(ratios, 2.5)), float(np.percentile(ratios, 97.5))
+
+
+def play_selfplay(policy: Any, env_cfg: EnvConfig, episodes: int, seed: int = 0) -> SelfPlayReport:
+    """Play ``episodes`` full games with ``policy`` driving every car; count touches and goals from physics."""
+    game = RLGymGame(env_cfg)
+    game.seed(seed)
+    touches, minutes, goals = [], [], []
+    try:
+        for _ in range(episodes):
+            obs = game.reset()
+            policy.reset(game.agents)
+            done = False
+            while not done:
+                actions = {a: np.atleast_1d(np.int64(x)) for a, x in policy.act(obs).items()}
+                obs, _, term, trunc = game.step(actions)
+                done = term or trunc
+            s = game.stats
+            touches.append(s.touches)
+            minutes.append(s.length * env_cfg.step_seconds / 60.0)
+            goals.append(s.goals_blue + s.goals_orange)
+    finally:
+        game.close()
+    t, m = np.array(touches, float), np.array(minutes, float)
+    total_min = float(m.sum())
+    return SelfPlayReport(
+        episodes=episodes,
+        game_minutes=total_min,
+        touches=int(t.sum()),
+        goals=int(sum(goals)),
+        touches_per_minute=float(t.sum() / total_min) if total_min > 0 else math.nan,
+        touches_per_minute_ci=bootstrap_ratio_ci(t, m, seed),
+        goals_per_episode=float(np.mean(goals)),
+    )

@@ -1,0 +1,348 @@
+"""Training driver: ``rl-bot train`` and ``python -m rl_bot.train`` (the form for ``ray job submit``).
+
+Everything a user can get wrong (config, resume folder, checkpoint, Ray address) is checked first; a problem
+exits with code 2 before Ray starts, and nothing already saved is touched.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import shutil
+import socket
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rl_bot.checkpoints import (
+    CHECKPOINT_DIR,
+    CheckpointState,
+    checkpoint_name,
+    finalize,
+    latest_checkpoint,
+    write_state,
+)
+from rl_bot.config import (
+    ConfigError,
+    TrainConfig,
+    apply_overrides,
+    load_config,
+    read_yaml,
+    resolve_output_dir,
+    save_config,
+    validate_config,
+)
+
+CONFIG_FILE = "config.yaml"
+EXIT_BAD_INPUT = 2
+
+
+@dataclass
+class TrainPlan:
+    """Everything decided before Ray starts."""
+
+    cfg: TrainConfig
+    run_dir: Path
+    address: str | None
+    resume_from: Path | None = None
+    resume_state: CheckpointState | None = None
+    run_name: str = ""
+
+
+@dataclass
+class TrainSummary:
+    """What a finished run reports back (also used by tests and the benchmark)."""
+
+    run_dir: Path
+    iterations: int
+    env_steps: int
+    agent_steps: int
+    wall_time_s: float
+    last_checkpoint: Path | None
+    mlflow_run_id: str | None
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+# ------------------------------------------------------------------------------------------------ planning
+
+
+def add_train_args(p: argparse.ArgumentParser) -> None:
+    """Arguments shared by ``rl-bot train`` and ``python -m rl_bot.train``."""
+    p.add_argument("--config", help="YAML config (default: the embedded quickstart config)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.FIELD=VALUE",
+                   help="override one config field (repeatable), validated like the file")
+    p.add_argument("--address", default=None,
+                   help="Ray cluster to join (default: $RAY_ADDRESS, else start a local Ray)")
+    p.add_argument("--resume", metavar="RUN_DIR", default=None,
+                   help="continue a run from its newest checkpoint (weights, optimizer, counters)")
+
+
+def check_address(address: str | None) -> None:
+    """Fail fast (exit 2) on a Ray address nothing listens on."""
+    if not address or address in ("auto", "local"):
+        return
+    hostport = address.split("://", 1)[-1].rstrip("/")
+    host, sep, port = hostport.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ConfigError([f"Ray address {address!r} is not host:port (or ray://host:port, or 'auto')"],
+                          "--address")
+    try:
+        with socket.create_connection((host or "127.0.0.1", int(port)), timeout=3):
+            pass
+    except OSError as e:
+        raise ConfigError(
+            [f"no Ray cluster answers at {address!r} ({e.strerror or e}); start one with `ray start --head` "
+             "or fix --address / $RAY_ADDRESS"],
+            "--address",
+        ) from None
+
+
+def plan(args: argparse.Namespace) -> TrainPlan:
+    """Validate every input and decide the run directory; raises :class:`ConfigError`. Starts nothing."""
+    address = args.address or os.environ.get("RAY_ADDRESS") or None
+    if args.resume:
+        if args.config:
+            raise ConfigError(["--config cannot be combined with --resume: a resumed run keeps its saved "
+                               "config; change fields with --set"], "--resume")
+        run_dir = Path(args.resume).expanduser().resolve()
+        ckpt, state = latest_checkpoint(run_dir)
+        raw = read_yaml(run_dir / CONFIG_FILE)
+        data, errors = apply_overrides(raw, args.overrides)
+        if errors:
+            raise ConfigError(errors, str(run_dir / CONFIG_FILE))
+        cfg = validate_config(data, str(run_dir / CONFIG_FILE))
+        check_address(address)
+        return TrainPlan(cfg, run_dir, address, ckpt, state, run_name=run_dir.name)
+    cfg = load_config(args.config, args.overrides)
+    check_address(address)
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    name = f"rocketleague-{cfg.env.team_size}v{cfg.env.team_size}__{cfg.run.name}__{cfg.run.seed}__{stamp}"
+    run_dir = resolve_output_dir(cfg) / name
+    n = 1
+    while run_dir.exists():
+        n += 1
+        run_dir = run_dir.with_name(f"{name}-{n}")
+    return TrainPlan(cfg, run_dir, address, run_name=run_dir.name)
+
+
+# ------------------------------------------------------------------------------------------------ progress
+
+
+def _fmt_duration(s: float | None) -> str:
+    if s is None or s != s or s == float("inf"):
+        return "?"
+    s = int(max(0, s))
+    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
+
+
+def eta_seconds(cfg: TrainConfig, iteration: int, env_steps: int, elapsed: float, per_iter_s: float,
+                env_steps_per_s: float) -> float | None:
+    """Seconds until the first stop limit is reached (None if unknown)."""
+    etas = []
+    st = cfg.stop
+    if st.iterations is not None:
+        etas.append((st.iterations - iteration) * per_iter_s)
+    if st.env_steps is not None and env_steps_per_s > 0:
+        etas.append((st.env_steps - env_steps) / env_steps_per_s)
+    if st.wall_time_s is not None:
+        etas.append(st.wall_time_s - elapsed)
+    return max(0.0, min(etas)) if etas else None
+
+
+def should_stop(cfg: TrainConfig, iteration: int, env_steps: int, elapsed: float) -> str | None:
+    """Name of the stop limit reached, if any."""
+    st = cfg.stop
+    if st.iterations is not None and iteration >= st.iterations:
+        return f"stop.iterations={st.iterations}"
+    if st.env_steps is not None and env_steps >= st.env_steps:
+        return f"stop.env_steps={st.env_steps}"
+    if st.wall_time_s is not None and elapsed >= st.wall_time_s:
+        return f"stop.wall_time_s={st.wall_time_s}"
+    return None
+
+
+def progress_line(row: dict[str, float], eta: float | None) -> str:
+    """One human line per iteration."""
+    def g(k: str) -> float:
+        return row.get(k, float("nan"))
+
+    return (
+        f"iter {int(g('iteration')):4d} | env steps {int(g('perf/env_steps_total')):>10,} | "
+        f"{g('perf/agent_steps_per_s'):7,.0f} agent-steps/s | return {g('env/episode_return_mean'):7.3f} | "
+        f"ep len {g('env/episode_length'):6.1f} | touches/ep {g('env/touches_per_episode'):5.2f} | "
+        f"goals/ep {g('env/goals_per_episode'):5.3f} | ETA {_fmt_duration(eta)}"
+    )
+
+
+# ------------------------------------------------------------------------------------------------ running
+
+
+def _agent_steps(result: dict[str, Any]) -> int:
+    per_agent = result.get("env_runners", {}).get("num_agent_steps_sampled_lifetime", {})
+    if isinstance(per_agent, dict):
+        return int(sum(per_agent.values()))
+    return int(per_agent or 0)
+
+
+def _save_checkpoint(algo: Any, run_dir: Path, state: CheckpointState, keep_last: int) -> Path:
+    final = run_dir / CHECKPOINT_DIR / checkpoint_name(state.iteration)
+    tmp = final.with_name(final.name + ".tmp")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    algo.save_to_path(str(tmp))
+    write_state(tmp, state)
+    finalize(tmp, final, keep_last)
+    return final
+
+
+def _save_resumed_config(cfg: TrainConfig, cfg_path: Path, iteration: int) -> None:
+    # Keep the config the earlier part of the run used when --set changed it.
+    if cfg_path.exists() and read_yaml(cfg_path) != cfg.to_plain():
+        shutil.copy2(cfg_path, cfg_path.with_name(f"config.before-iter{iteration}.yaml"))
+    save_config(cfg, cfg_path)
+
+
+def init_ray(address: str | None, log_level: str) -> None:
+    """Join ``address`` or start local Ray. Token auth stays off for the local Ray we start (see docs)."""
+    import ray
+
+    if address:
+        ray.init(address=address, logging_level=log_level, log_to_driver=True)
+    else:
+        os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+        ray.init(logging_level=log_level, include_dashboard=False)
+
+
+def run(p: TrainPlan, quiet: bool = False) -> TrainSummary:
+    """Build PPO, (restore,) train until a stop limit, checkpoint, log to MLflow. Shuts Ray down after."""
+    import ray
+
+    from rl_bot.algo import build_ppo_config
+    from rl_bot.tracking import MlflowTracker, select_metrics
+
+    cfg = p.cfg
+    p.run_dir.mkdir(parents=True, exist_ok=True)
+    cfg_path = p.run_dir / CONFIG_FILE
+    if p.resume_from is None:
+        save_config(cfg, cfg_path)
+
+    def say(msg: str) -> None:
+        if not quiet:
+            print(msg, flush=True)
+
+    we_started = not ray.is_initialized()
+    if we_started:
+        init_ray(p.address, cfg.run.log_level)
+    tracker = None
+    algo = None
+    status = "FAILED"
+    try:
+        say(f"run directory: {p.run_dir}")
+        algo = build_ppo_config(cfg).build_algo()
+        base = CheckpointState(0, 0, 0, 0.0)
+        if p.resume_from is not None:
+            try:
+                algo.restore_from_path(str(p.resume_from))
+            except Exception as e:  # RLlib raises many types for unreadable state; all mean "bad checkpoint"
+                raise ConfigError([f"checkpoint {str(p.resume_from)!r} cannot be restored: "
+                                   f"{type(e).__name__}: {e}"], "--resume") from e
+            base = p.resume_state
+            _save_resumed_config(cfg, cfg_path, base.iteration)
+            say(f"resumed from {p.resume_from} at iteration {algo.iteration}")
+        if cfg.tracking.enabled:
+            tracker = MlflowTracker(cfg, p.run_dir, p.run_name)
+            tracker.log_artifact(cfg_path)
+            say(f"MLflow: run {tracker.run_id} in experiment {cfg.tracking.experiment!r} at {tracker.uri}")
+        iteration, env_steps, agent_steps = algo.iteration, base.env_steps, base.agent_steps
+        start = time.perf_counter()
+        last_ckpt: Path | None = None
+        history: list[dict[str, float]] = []
+        stop_reason = should_stop(cfg, iteration, env_steps, base.wall_time_s)
+        while stop_reason is None:
+            t0 = time.perf_counter()
+            result = algo.train()
+            dt_iter = time.perf_counter() - t0
+            iteration = int(result["training_iteration"])
+            new_env_steps = int(result.get("num_env_steps_sampled_lifetime", env_steps))
+            new_agent_steps = _agent_steps(result) or agent_steps
+            d_env, d_agent = new_env_steps - env_steps, new_agent_steps - agent_steps
+            env_steps, agent_steps = new_env_steps, new_agent_steps
+            elapsed = base.wall_time_s + (time.perf_counter() - start)
+            runners = result.get("env_runners", {})
+            game_s = runners.get("env/game_seconds_sum", 0.0)
+            result["perf"] = {
+                "env_steps_total": env_steps,
+                "agent_steps_total": agent_steps,
+                "iteration_time_s": dt_iter,
+                "env_steps_per_s": d_env / dt_iter,
+                "agent_steps_per_s": d_agent / dt_iter,
+                "wall_time_s": elapsed,
+            }
+            row = select_metrics(result)
+            if game_s > 0:
+                row["env/touches_per_minute"] = 60.0 * runners.get("env/touches_sum", 0.0) / game_s
+                row["env/goals_per_minute"] = 60.0 * runners.get("env/goals_sum", 0.0) / game_s
+            row["iteration"] = iteration
+            history.append(row)
+            stop_reason = should_stop(cfg, iteration, env_steps, elapsed)
+            eta = eta_seconds(cfg, iteration, env_steps, elapsed, dt_iter, d_env / dt_iter)
+            say(progress_line(row, eta))
+            if tracker is not None:
+                tracker.log_metrics({k: v for k, v in row.items() if k != "iteration"}, step=iteration)
+            if stop_reason is not None or iteration % cfg.checkpoint.every_n_iterations == 0:
+                state = CheckpointState(iteration, env_steps, agent_steps, elapsed)
+                last_ckpt = _save_checkpoint(algo, p.run_dir, state, cfg.checkpoint.keep_last)
+                if tracker is not None:
+                    info = p.run_dir / "checkpoint.json"
+                    info.write_text(json.dumps({"path": str(last_ckpt), "iteration": iteration,
+                                                "env_steps": env_steps}, indent=2))
+                    tracker.log_artifact(info)
+                    tracker.set_tags({"checkpoint": last_ckpt})
+        if last_ckpt is None and p.resume_from is not None:
+            last_ckpt = p.resume_from
+        say(f"stopped: {stop_reason}; last checkpoint: {last_ckpt}")
+        status = "FINISHED"
+        return TrainSummary(p.run_dir, iteration, env_steps, agent_steps,
+                            base.wall_time_s + (time.perf_counter() - start), last_ckpt,
+                            tracker.run_id if tracker else None, history)
+    finally:
+        if algo is not None:
+            algo.stop()
+        if tracker is not None:
+            tracker.end(status)
+        if we_started:
+            ray.shutdown()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m rl_bot.train``: exit 0 on success, 2 on bad input."""
+    parser = argparse.ArgumentParser(prog="python -m rl_bot.train", description="Train a Rocket League bot.")
+    add_train_args(parser)
+    args = parser.parse_args(argv)
+    return train_command(args)
+
+
+def train_command(args: argparse.Namespace) -> int:
+    """Plan (exit 2 on bad input), then run."""
+    try:
+        p = plan(args)
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    try:
+        run(p)
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("interrupted; the newest checkpoint in the run directory is intact", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
