@@ -30,10 +30,11 @@ class RocketLeagueEnv(MultiAgentEnv):
 
     def __init__(self, config: dict[str, Any] | None = None):
         super().__init__()
-        config = dict(config or {})
+        config = config if config is not None else {}
+        # EnvContext is a dict subclass carrying worker_index as an attribute: read it before copying.
+        self.worker_index = int(getattr(config, "worker_index", 0) or 0)
         self.env_cfg = EnvConfig.model_validate(config.get("env", {}))
         self.base_seed = int(config.get("seed", 0))
-        self.worker_index = int(getattr(config, "worker_index", config.get("worker_index", 0)) or 0)
         self.game = RLGymGame(self.env_cfg)
         self.possible_agents = list(self.game.agents)
         self.agents = list(self.possible_agents)

@@ -1,0 +1,70 @@
+"""PPOConfig mapping and the model: LSTM by default (state carried step to step), feed-forward as option."""
+
+import numpy as np
+import pytest
+import torch
+from ray.rllib.core.rl_module.rl_module import RLModuleSpec
+
+from rl_bot.algo import MAIN_MODULE, build_ppo_config, model_config
+from rl_bot.config import load_config
+from rl_bot.env.rllib_env import RocketLeagueEnv
+
+
+def build_module(cfg):
+    env = RocketLeagueEnv({"env": cfg.env.model_dump(mode="json")})
+    spec = RLModuleSpec(
+        module_class=None,
+        observation_space=env.observation_spaces["blue-0"],
+        action_space=env.action_spaces["blue-0"],
+        model_config=model_config(cfg.model),
+    )
+    ppo = build_ppo_config(cfg)
+    spec.module_class = ppo.get_default_rl_module_spec().module_class
+    return spec.build(), env
+
+
+def test_ppo_config_maps_every_section():
+    cfg = load_config(None, ["resources.num_env_runners=3", "resources.num_envs_per_env_runner=5",
+                             "ppo.lr=0.0007", "ppo.num_epochs=2", "ppo.train_batch_size=1000",
+                             "ppo.minibatch_size=250", "resources.num_learners=1",
+                             "resources.num_gpus_per_learner=0.5", "run.seed=9", "ppo.lambda=0.9"])
+    ppo = build_ppo_config(cfg)
+    assert ppo.enable_rl_module_and_learner and ppo.enable_env_runner_and_connector_v2
+    assert (ppo.num_env_runners, ppo.num_envs_per_env_runner) == (3, 5)
+    assert (ppo.num_learners, ppo.num_gpus_per_learner) == (1, 0.5)
+    assert ppo.lr == pytest.approx(0.0007) and ppo.num_epochs == 2 and ppo.lambda_ == pytest.approx(0.9)
+    assert ppo.train_batch_size_per_learner == 1000 and ppo.minibatch_size == 250
+    assert ppo.seed == 9 and ppo.env_config["seed"] == 9
+    assert ppo.policies_to_train == [MAIN_MODULE] or set(ppo.policies_to_train) == {MAIN_MODULE}
+    assert ppo.policy_mapping_fn("orange-2", None) == MAIN_MODULE
+    mc = ppo.rl_module_spec.rl_module_specs[MAIN_MODULE].model_config
+    assert mc.use_lstm and mc.lstm_cell_size == 128 and list(mc.fcnet_hiddens) == [256, 256]
+
+
+def test_lstm_state_is_carried_across_steps():
+    cfg = load_config(None, ["model.lstm_cell_size=16", "model.fcnet_hiddens=[32]"])
+    module, env = build_module(cfg)
+    assert module.is_stateful()
+    obs, _ = env.reset(seed=0)
+    x = torch.from_numpy(obs["blue-0"])[None, None]  # [B=1, T=1, obs]
+    state0 = {k: v[None] for k, v in module.get_initial_state().items()}
+    with torch.no_grad():
+        out1 = module.forward_inference({"obs": x, "state_in": state0})
+        out2 = module.forward_inference({"obs": x, "state_in": out1["state_out"]})
+        again = module.forward_inference({"obs": x, "state_in": state0})
+    assert all(not torch.equal(out1["state_out"][k], state0[k]) for k in state0)
+    # same observation, different carried state -> different action distribution
+    assert not torch.allclose(out1["action_dist_inputs"], out2["action_dist_inputs"])
+    # the state is the only memory: same input and state give the same output
+    assert torch.allclose(out1["action_dist_inputs"], again["action_dist_inputs"])
+    assert out1["action_dist_inputs"].shape[-1] == 90
+
+
+def test_feed_forward_option_has_no_state():
+    cfg = load_config(None, ["model.use_lstm=false", "model.fcnet_hiddens=[32, 32]"])
+    module, env = build_module(cfg)
+    assert not module.is_stateful()
+    obs, _ = env.reset(seed=0)
+    with torch.no_grad():
+        out = module.forward_inference({"obs": torch.from_numpy(np.stack([obs["blue-0"], obs["orange-0"]]))})
+    assert out["action_dist_inputs"].shape == (2, 90)

@@ -1,0 +1,123 @@
+"""Bad input exits 2 with one clear message before Ray starts; nothing saved is touched."""
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from rl_bot.checkpoints import CHECKPOINT_DIR, STATE_FILE, checkpoint_name, latest_checkpoint, list_checkpoints
+from rl_bot.config import ConfigError, load_config
+from rl_bot.train import eta_seconds, progress_line, should_stop
+
+PROBE = textwrap.dedent(
+    """
+    import sys
+    from rl_bot.cli import main
+    rc = main(sys.argv[1:])
+    print("RAY_IMPORTED=%s" % ("ray" in sys.modules), file=sys.stderr)
+    sys.exit(rc)
+    """
+)
+
+
+def rl_bot(*args, env_home):
+    """Run the CLI in a fresh interpreter; report whether it ever imported Ray."""
+    import os
+
+    env = dict(os.environ, RL_BOT_HOME=str(env_home))
+    env.pop("RAY_ADDRESS", None)
+    proc = subprocess.run([sys.executable, "-c", PROBE, *args], capture_output=True, text=True, env=env,
+                          timeout=120)
+    return proc.returncode, proc.stderr
+
+
+def test_bad_config_exits_2_naming_both_errors_and_starts_no_ray(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("ppo:\n  learnin_rate: 0.1\nresources:\n  num_env_runners: two\n")
+    rc, err = rl_bot("train", "--config", str(bad), env_home=tmp_path)
+    assert rc == 2
+    assert "ppo.learnin_rate: unknown key" in err
+    assert "resources.num_env_runners" in err and "'two'" in err
+    assert "RAY_IMPORTED=False" in err
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "mlruns").exists()
+
+
+def test_python_m_entry_point_exits_2_too(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("env:\n  team_size: 7\n")
+    proc = subprocess.run([sys.executable, "-m", "rl_bot.train", "--config", str(bad)], capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 2 and "env.team_size" in proc.stderr
+
+
+def test_dead_ray_address_exits_2(tmp_path):
+    rc, err = rl_bot("train", "--address", "127.0.0.1:1", env_home=tmp_path)
+    assert rc == 2 and "no Ray cluster answers at '127.0.0.1:1'" in err
+    assert "RAY_IMPORTED=False" in err
+
+
+def test_resume_errors_exit_2_and_keep_files(tmp_path):
+    rc, err = rl_bot("train", "--resume", str(tmp_path / "missing"), env_home=tmp_path)
+    assert rc == 2 and "does not exist" in err
+
+    run_dir = tmp_path / "runs" / "r1"
+    run_dir.mkdir(parents=True)
+    (run_dir / "config.yaml").write_text("run: {name: r1}\n")
+    rc, err = rl_bot("train", "--resume", str(run_dir), env_home=tmp_path)
+    assert rc == 2 and "has no checkpoints" in err
+
+    ckpt = run_dir / CHECKPOINT_DIR / checkpoint_name(3)
+    ckpt.mkdir(parents=True)
+    (ckpt / "rllib_checkpoint.json").write_text("{}")
+    (ckpt / STATE_FILE).write_text(json.dumps({"iteration": 3, "env_steps": 1, "agent_steps": 2,
+                                               "wall_time_s": 1.0}))
+    before = sorted(p.name for p in run_dir.rglob("*"))
+    rc, err = rl_bot("train", "--resume", str(run_dir), env_home=tmp_path)
+    assert rc == 2 and "incomplete or corrupt: missing algorithm_state.pkl" in err
+    assert "RAY_IMPORTED=False" in err
+    assert sorted(p.name for p in run_dir.rglob("*")) == before
+
+    rc, err = rl_bot("train", "--resume", str(run_dir), "--config", "x.yaml", env_home=tmp_path)
+    assert rc == 2 and "cannot be combined with --resume" in err
+
+
+def test_eval_bad_input_exits_2(tmp_path):
+    rc, err = rl_bot("eval", "--checkpoint", str(tmp_path), env_home=tmp_path)
+    assert rc == 2 and "neither a checkpoint folder" in err
+    rc, err = rl_bot("eval", "--team-size", "5", env_home=tmp_path)
+    assert rc == 2 and "--team-size" in err
+
+
+def test_latest_checkpoint_picks_highest_complete_iteration(tmp_path):
+    for it in (2, 10, 9):
+        d = tmp_path / CHECKPOINT_DIR / checkpoint_name(it)
+        d.mkdir(parents=True)
+        for f in ("rllib_checkpoint.json", "algorithm_state.pkl"):
+            (d / f).write_text("{}")
+        (d / STATE_FILE).write_text(json.dumps({"iteration": it, "env_steps": it * 10, "agent_steps": it * 20,
+                                                "wall_time_s": float(it)}))
+    (tmp_path / CHECKPOINT_DIR / "iter_000011.tmp").mkdir()  # an interrupted save is ignored
+    assert [p.name for p in list_checkpoints(tmp_path)] == ["iter_000002", "iter_000009", "iter_000010"]
+    path, state = latest_checkpoint(tmp_path)
+    assert path.name == "iter_000010" and state.env_steps == 100
+    (path / STATE_FILE).write_text("{not json")
+    with pytest.raises(ConfigError, match="corrupt"):
+        latest_checkpoint(tmp_path)
+
+
+def test_stop_limits_and_eta():
+    cfg = load_config(None, ["stop.iterations=10", "stop.env_steps=1000", "stop.wall_time_s=60"])
+    assert should_stop(cfg, 9, 999, 59.0) is None
+    assert should_stop(cfg, 10, 0, 0.0) == "stop.iterations=10"
+    assert should_stop(cfg, 1, 1000, 0.0) == "stop.env_steps=1000"
+    assert should_stop(cfg, 1, 0, 61.0) == "stop.wall_time_s=60.0"
+    # 5 iterations left at 2 s = 10 s; 500 steps at 100/s = 5 s; 50 s of wall time: first limit wins
+    assert eta_seconds(cfg, 5, 500, 10.0, 2.0, 100.0) == pytest.approx(5.0)
+    line = progress_line({"iteration": 3, "perf/env_steps_total": 48000, "perf/agent_steps_per_s": 4500.0,
+                          "env/episode_return_mean": 1.5, "env/episode_length": 150.0,
+                          "env/touches_per_episode": 0.2, "env/goals_per_episode": 0.01}, 75.0)
+    for part in ("iter    3", "48,000", "4,500 agent-steps/s", "return   1.500", "ep len  150.0",
+                 "touches/ep  0.20", "goals/ep 0.010", "ETA 1m15s"):
+        assert part in line
