@@ -27,8 +27,10 @@ def machine_line() -> str:
             vers.append(f"{pkg} {metadata.version(pkg)}")
         except metadata.PackageNotFoundError:
             vers.append(f"{pkg} ?")
-    return f"{os.cpu_count()} cores, {platform.processor() or platform.machine()}, Python " \
-           f"{platform.python_version()}, " + ", ".join(vers)
+    return (
+        f"{os.cpu_count()} cores, {platform.processor() or platform.machine()}, Python "
+        f"{platform.python_version()}, " + ", ".join(vers)
+    )
 
 
 def bench_env(cfg: TrainConfig, seconds: float, seed: int = 0, chunks: int = 5) -> dict[str, float]:
@@ -78,19 +80,25 @@ def run_bench(cfg: TrainConfig, env_seconds: float, train_iterations: int, skip_
     """Print (and return) the benchmark table."""
     r = cfg.resources
     print(f"machine: {machine_line()}")
-    print(f"config: {cfg.env.team_size}v{cfg.env.team_size}, tick skip {cfg.env.tick_skip}, "
-          f"{'LSTM' if cfg.model.use_lstm else 'feed-forward'} {list(cfg.model.fcnet_hiddens)}, "
-          f"{r.num_env_runners} env runners x {r.num_envs_per_env_runner} envs, batch {cfg.ppo.train_batch_size} "
-          f"env steps, minibatch {cfg.ppo.minibatch_size}, {cfg.ppo.num_epochs} epochs")
+    print(
+        f"config: {cfg.env.team_size}v{cfg.env.team_size}, tick skip {cfg.env.tick_skip}, "
+        f"{'LSTM' if cfg.model.use_lstm else 'feed-forward'} {list(cfg.model.fcnet_hiddens)}, "
+        f"{r.num_env_runners} env runners x {r.num_envs_per_env_runner} envs, batch {cfg.ppo.train_batch_size} "
+        f"env steps, minibatch {cfg.ppo.minibatch_size}, {cfg.ppo.num_epochs} epochs"
+    )
     out: dict = {"env": bench_env(cfg, env_seconds)}
-    print(f"| env only (1 core, random actions) | {out['env']['agent_steps_per_s']:,.0f} agent-steps/s | "
-          f"{out['env']['env_steps_per_s']:,.0f} env-steps/s |")
+    print(
+        f"| env only (1 core, random actions) | {out['env']['agent_steps_per_s']:,.0f} agent-steps/s | "
+        f"{out['env']['env_steps_per_s']:,.0f} env-steps/s |"
+    )
     if not skip_train:
         out["train"] = bench_train(cfg, train_iterations)
         t = out["train"]
-        print(f"| end-to-end training (median of {t['iterations_measured']} iterations) | "
-              f"{t['agent_steps_per_s']:,.0f} agent-steps/s | {t['env_steps_per_s']:,.0f} env-steps/s | "
-              f"{t['iteration_time_s']:.1f} s/iteration |")
+        print(
+            f"| end-to-end training (median of {t['iterations_measured']} iterations) | "
+            f"{t['agent_steps_per_s']:,.0f} agent-steps/s | {t['env_steps_per_s']:,.0f} env-steps/s | "
+            f"{t['iteration_time_s']:.1f} s/iteration |"
+        )
     return out
 
 

@@ -53,8 +53,10 @@ def read_state(ckpt: Path) -> CheckpointState:
     missing = [f for f in REQUIRED_FILES if not (ckpt / f).is_file()]
     if missing:
         raise ConfigError(
-            [f"checkpoint {str(ckpt)!r} is incomplete or corrupt: missing {', '.join(missing)}; "
-             "resume from an earlier checkpoint folder instead"],
+            [
+                f"checkpoint {str(ckpt)!r} is incomplete or corrupt: missing {', '.join(missing)}; "
+                "resume from an earlier checkpoint folder instead"
+            ],
             "--resume",
         )
     try:
@@ -62,15 +64,15 @@ def read_state(ckpt: Path) -> CheckpointState:
         json.loads((ckpt / "rllib_checkpoint.json").read_text())
         return CheckpointState(**data)
     except (ValueError, TypeError) as e:
-        raise ConfigError([f"checkpoint {str(ckpt)!r} is corrupt: cannot read its state files ({e})"],
-                          "--resume") from None
+        raise ConfigError(
+            [f"checkpoint {str(ckpt)!r} is corrupt: cannot read its state files ({e})"], "--resume"
+        ) from None
 
 
 def latest_checkpoint(run_dir: Path) -> tuple[Path, CheckpointState]:
     """The newest valid checkpoint of a run directory, or :class:`ConfigError` saying what is wrong."""
     if not run_dir.is_dir():
-        raise ConfigError([f"run directory {str(run_dir)!r} does not exist; pass a folder under runs/"],
-                          "--resume")
+        raise ConfigError([f"run directory {str(run_dir)!r} does not exist; pass a folder under runs/"], "--resume")
     ckpts = list_checkpoints(run_dir)
     if not ckpts:
         raise ConfigError(

@@ -245,8 +245,9 @@ class RunConfig(_Section):
     name: str = Field("quickstart", min_length=1, pattern=r"^[A-Za-z0-9_.-]+$", description="Experiment name.")
     seed: int = Field(0, ge=0, description="Base seed; env runner and env seeds derive from it.")
     output_dir: str | None = Field(
-        None, description="Parent folder of run directories. Default: <project>/runs. Relative paths "
-        "resolve against the project folder, never the cwd (Ray jobs run in a temp copy)."
+        None,
+        description="Parent folder of run directories. Default: <project>/runs. Relative paths "
+        "resolve against the project folder, never the cwd (Ray jobs run in a temp copy).",
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("WARNING", description="Ray/RLlib log level.")
 

@@ -27,8 +27,10 @@ def resolve_checkpoint(path: str | Path) -> Path:
         return p
     if list_checkpoints(p):
         return latest_checkpoint(p)[0]
-    raise ConfigError([f"{str(p)!r} is neither a checkpoint folder (with {MODULE_SUBPATH}) nor a run "
-                       "directory with checkpoints"], "--checkpoint")
+    raise ConfigError(
+        [f"{str(p)!r} is neither a checkpoint folder (with {MODULE_SUBPATH}) nor a run directory with checkpoints"],
+        "--checkpoint",
+    )
 
 
 class ModulePolicy:
@@ -109,9 +111,11 @@ class SelfPlayReport:
     def line(self, label: str) -> str:
         """Human summary."""
         lo, hi = self.touches_per_minute_ci
-        return (f"{label}: {self.episodes} episodes, {self.game_minutes:.1f} game minutes | touches/min "
-                f"{self.touches_per_minute:.2f} (95% CI {lo:.2f}-{hi:.2f}) | goals/episode "
-                f"{self.goals_per_episode:.3f}")
+        return (
+            f"{label}: {self.episodes} episodes, {self.game_minutes:.1f} game minutes | touches/min "
+            f"{self.touches_per_minute:.2f} (95% CI {lo:.2f}-{hi:.2f}) | goals/episode "
+            f"{self.goals_per_episode:.3f}"
+        )
 
 
 def bootstrap_ratio_ci(num: np.ndarray, den: np.ndarray, seed: int = 0, n: int = 2000) -> tuple[float, float]:

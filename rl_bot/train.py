@@ -73,12 +73,23 @@ class TrainSummary:
 def add_train_args(p: argparse.ArgumentParser) -> None:
     """Arguments shared by ``rl-bot train`` and ``python -m rl_bot.train``."""
     p.add_argument("--config", help="YAML config (default: the embedded quickstart config)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.FIELD=VALUE",
-                   help="override one config field (repeatable), validated like the file")
-    p.add_argument("--address", default=None,
-                   help="Ray cluster to join (default: $RAY_ADDRESS, else start a local Ray)")
-    p.add_argument("--resume", metavar="RUN_DIR", default=None,
-                   help="continue a run from its newest checkpoint (weights, optimizer, counters)")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="SECTION.FIELD=VALUE",
+        help="override one config field (repeatable), validated like the file",
+    )
+    p.add_argument(
+        "--address", default=None, help="Ray cluster to join (default: $RAY_ADDRESS, else start a local Ray)"
+    )
+    p.add_argument(
+        "--resume",
+        metavar="RUN_DIR",
+        default=None,
+        help="continue a run from its newest checkpoint (weights, optimizer, counters)",
+    )
 
 
 def check_address(address: str | None) -> None:
@@ -88,15 +99,16 @@ def check_address(address: str | None) -> None:
     hostport = address.split("://", 1)[-1].rstrip("/")
     host, sep, port = hostport.rpartition(":")
     if not sep or not port.isdigit():
-        raise ConfigError([f"Ray address {address!r} is not host:port (or ray://host:port, or 'auto')"],
-                          "--address")
+        raise ConfigError([f"Ray address {address!r} is not host:port (or ray://host:port, or 'auto')"], "--address")
     try:
         with socket.create_connection((host or "127.0.0.1", int(port)), timeout=3):
             pass
     except OSError as e:
         raise ConfigError(
-            [f"no Ray cluster answers at {address!r} ({e.strerror or e}); start one with `ray start --head` "
-             "or fix --address / $RAY_ADDRESS"],
+            [
+                f"no Ray cluster answers at {address!r} ({e.strerror or e}); start one with `ray start --head` "
+                "or fix --address / $RAY_ADDRESS"
+            ],
             "--address",
         ) from None
 
@@ -106,8 +118,13 @@ def plan(args: argparse.Namespace) -> TrainPlan:
     address = args.address or os.environ.get("RAY_ADDRESS") or None
     if args.resume:
         if args.config:
-            raise ConfigError(["--config cannot be combined with --resume: a resumed run keeps its saved "
-                               "config; change fields with --set"], "--resume")
+            raise ConfigError(
+                [
+                    "--config cannot be combined with --resume: a resumed run keeps its saved "
+                    "config; change fields with --set"
+                ],
+                "--resume",
+            )
         run_dir = Path(args.resume).expanduser().resolve()
         ckpt, state = latest_checkpoint(run_dir)
         raw = read_yaml(run_dir / CONFIG_FILE)
@@ -139,8 +156,9 @@ def _fmt_duration(s: float | None) -> str:
     return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
 
 
-def eta_seconds(cfg: TrainConfig, iteration: int, env_steps: int, elapsed: float, per_iter_s: float,
-                env_steps_per_s: float) -> float | None:
+def eta_seconds(
+    cfg: TrainConfig, iteration: int, env_steps: int, elapsed: float, per_iter_s: float, env_steps_per_s: float
+) -> float | None:
     """Seconds until the first stop limit is reached (None if unknown)."""
     etas = []
     st = cfg.stop
@@ -167,6 +185,7 @@ def should_stop(cfg: TrainConfig, iteration: int, env_steps: int, elapsed: float
 
 def progress_line(row: dict[str, float], eta: float | None) -> str:
     """One human line per iteration."""
+
     def g(k: str) -> float:
         return row.get(k, float("nan"))
 
@@ -248,8 +267,9 @@ def run(p: TrainPlan, quiet: bool = False) -> TrainSummary:
             try:
                 algo.restore_from_path(str(p.resume_from))
             except Exception as e:  # RLlib raises many types for unreadable state; all mean "bad checkpoint"
-                raise ConfigError([f"checkpoint {str(p.resume_from)!r} cannot be restored: "
-                                   f"{type(e).__name__}: {e}"], "--resume") from e
+                raise ConfigError(
+                    [f"checkpoint {str(p.resume_from)!r} cannot be restored: {type(e).__name__}: {e}"], "--resume"
+                ) from e
             base = p.resume_state
             _save_resumed_config(cfg, cfg_path, base.iteration)
             say(f"resumed from {p.resume_from} at iteration {algo.iteration}")
@@ -298,17 +318,25 @@ def run(p: TrainPlan, quiet: bool = False) -> TrainSummary:
                 last_ckpt = _save_checkpoint(algo, p.run_dir, state, cfg.checkpoint.keep_last)
                 if tracker is not None:
                     info = p.run_dir / "checkpoint.json"
-                    info.write_text(json.dumps({"path": str(last_ckpt), "iteration": iteration,
-                                                "env_steps": env_steps}, indent=2))
+                    info.write_text(
+                        json.dumps({"path": str(last_ckpt), "iteration": iteration, "env_steps": env_steps}, indent=2)
+                    )
                     tracker.log_artifact(info)
                     tracker.set_tags({"checkpoint": last_ckpt})
         if last_ckpt is None and p.resume_from is not None:
             last_ckpt = p.resume_from
         say(f"stopped: {stop_reason}; last checkpoint: {last_ckpt}")
         status = "FINISHED"
-        return TrainSummary(p.run_dir, iteration, env_steps, agent_steps,
-                            base.wall_time_s + (time.perf_counter() - start), last_ckpt,
-                            tracker.run_id if tracker else None, history)
+        return TrainSummary(
+            p.run_dir,
+            iteration,
+            env_steps,
+            agent_steps,
+            base.wall_time_s + (time.perf_counter() - start),
+            last_ckpt,
+            tracker.run_id if tracker else None,
+            history,
+        )
     finally:
         if algo is not None:
             algo.stop()

@@ -24,10 +24,21 @@ def build_module(cfg):
 
 
 def test_ppo_config_maps_every_section():
-    cfg = load_config(None, ["resources.num_env_runners=3", "resources.num_envs_per_env_runner=5",
-                             "ppo.lr=0.0007", "ppo.num_epochs=2", "ppo.train_batch_size=1000",
-                             "ppo.minibatch_size=250", "resources.num_learners=1",
-                             "resources.num_gpus_per_learner=0.5", "run.seed=9", "ppo.lambda=0.9"])
+    cfg = load_config(
+        None,
+        [
+            "resources.num_env_runners=3",
+            "resources.num_envs_per_env_runner=5",
+            "ppo.lr=0.0007",
+            "ppo.num_epochs=2",
+            "ppo.train_batch_size=1000",
+            "ppo.minibatch_size=250",
+            "resources.num_learners=1",
+            "resources.num_gpus_per_learner=0.5",
+            "run.seed=9",
+            "ppo.lambda=0.9",
+        ],
+    )
     ppo = build_ppo_config(cfg)
     assert ppo.enable_rl_module_and_learner and ppo.enable_env_runner_and_connector_v2
     assert (ppo.num_env_runners, ppo.num_envs_per_env_runner) == (3, 5)

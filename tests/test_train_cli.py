@@ -7,7 +7,13 @@ import textwrap
 
 import pytest
 
-from rl_bot.checkpoints import CHECKPOINT_DIR, STATE_FILE, checkpoint_name, latest_checkpoint, list_checkpoints
+from rl_bot.checkpoints import (
+    CHECKPOINT_DIR,
+    STATE_FILE,
+    checkpoint_name,
+    latest_checkpoint,
+    list_checkpoints,
+)
 from rl_bot.config import ConfigError, load_config
 from rl_bot.train import eta_seconds, progress_line, should_stop
 
@@ -28,8 +34,7 @@ def rl_bot(*args, env_home):
 
     env = dict(os.environ, RL_BOT_HOME=str(env_home))
     env.pop("RAY_ADDRESS", None)
-    proc = subprocess.run([sys.executable, "-c", PROBE, *args], capture_output=True, text=True, env=env,
-                          timeout=120)
+    proc = subprocess.run([sys.executable, "-c", PROBE, *args], capture_output=True, text=True, env=env, timeout=120)
     return proc.returncode, proc.stderr
 
 
@@ -47,8 +52,9 @@ def test_bad_config_exits_2_naming_both_errors_and_starts_no_ray(tmp_path):
 def test_python_m_entry_point_exits_2_too(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("env:\n  team_size: 7\n")
-    proc = subprocess.run([sys.executable, "-m", "rl_bot.train", "--config", str(bad)], capture_output=True,
-                          text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "rl_bot.train", "--config", str(bad)], capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 2 and "env.team_size" in proc.stderr
 
 
@@ -71,8 +77,7 @@ def test_resume_errors_exit_2_and_keep_files(tmp_path):
     ckpt = run_dir / CHECKPOINT_DIR / checkpoint_name(3)
     ckpt.mkdir(parents=True)
     (ckpt / "rllib_checkpoint.json").write_text("{}")
-    (ckpt / STATE_FILE).write_text(json.dumps({"iteration": 3, "env_steps": 1, "agent_steps": 2,
-                                               "wall_time_s": 1.0}))
+    (ckpt / STATE_FILE).write_text(json.dumps({"iteration": 3, "env_steps": 1, "agent_steps": 2, "wall_time_s": 1.0}))
     before = sorted(p.name for p in run_dir.rglob("*"))
     rc, err = rl_bot("train", "--resume", str(run_dir), env_home=tmp_path)
     assert rc == 2 and "incomplete or corrupt: missing algorithm_state.pkl" in err
@@ -96,8 +101,9 @@ def test_latest_checkpoint_picks_highest_complete_iteration(tmp_path):
         d.mkdir(parents=True)
         for f in ("rllib_checkpoint.json", "algorithm_state.pkl"):
             (d / f).write_text("{}")
-        (d / STATE_FILE).write_text(json.dumps({"iteration": it, "env_steps": it * 10, "agent_steps": it * 20,
-                                                "wall_time_s": float(it)}))
+        (d / STATE_FILE).write_text(
+            json.dumps({"iteration": it, "env_steps": it * 10, "agent_steps": it * 20, "wall_time_s": float(it)})
+        )
     (tmp_path / CHECKPOINT_DIR / "iter_000011.tmp").mkdir()  # an interrupted save is ignored
     assert [p.name for p in list_checkpoints(tmp_path)] == ["iter_000002", "iter_000009", "iter_000010"]
     path, state = latest_checkpoint(tmp_path)
@@ -115,9 +121,26 @@ def test_stop_limits_and_eta():
     assert should_stop(cfg, 1, 0, 61.0) == "stop.wall_time_s=60.0"
     # 5 iterations left at 2 s = 10 s; 500 steps at 100/s = 5 s; 50 s of wall time: first limit wins
     assert eta_seconds(cfg, 5, 500, 10.0, 2.0, 100.0) == pytest.approx(5.0)
-    line = progress_line({"iteration": 3, "perf/env_steps_total": 48000, "perf/agent_steps_per_s": 4500.0,
-                          "env/episode_return_mean": 1.5, "env/episode_length": 150.0,
-                          "env/touches_per_episode": 0.2, "env/goals_per_episode": 0.01}, 75.0)
-    for part in ("iter    3", "48,000", "4,500 agent-steps/s", "return   1.500", "ep len  150.0",
-                 "touches/ep  0.20", "goals/ep 0.010", "ETA 1m15s"):
+    line = progress_line(
+        {
+            "iteration": 3,
+            "perf/env_steps_total": 48000,
+            "perf/agent_steps_per_s": 4500.0,
+            "env/episode_return_mean": 1.5,
+            "env/episode_length": 150.0,
+            "env/touches_per_episode": 0.2,
+            "env/goals_per_episode": 0.01,
+        },
+        75.0,
+    )
+    for part in (
+        "iter    3",
+        "48,000",
+        "4,500 agent-steps/s",
+        "return   1.500",
+        "ep len  150.0",
+        "touches/ep  0.20",
+        "goals/ep 0.010",
+        "ETA 1m15s",
+    ):
         assert part in line

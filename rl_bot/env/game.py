@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from rlgym.api import RLGym, RewardFunction
+from rlgym.api import RewardFunction, RLGym
 from rlgym.rocket_league.action_parsers import LookupTableAction, RepeatAction
 from rlgym.rocket_league.done_conditions import (
     AnyCondition,
@@ -111,9 +111,7 @@ class RLGymGame:
         self.stats = EpisodeStats(touches_by_agent={a: 0 for a in self.agents})
         return self._cast(obs)
 
-    def step(
-        self, actions: dict[str, np.ndarray]
-    ) -> tuple[dict[str, np.ndarray], dict[str, float], bool, bool]:
+    def step(self, actions: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], dict[str, float], bool, bool]:
         """Advance ``tick_skip`` ticks; returns obs, rewards, terminated (goal), truncated (timeouts)."""
         obs, rewards, terminated, truncated = self.gym.step(actions)
         state = self.gym.state

@@ -53,8 +53,14 @@ def test_train_checkpoint_resume_and_eval(project_home, ray_guard, capsys):
     assert run.info.status == "FINISHED"
     assert run.data.params["ppo.train_batch_size"] == "600"
     assert run.data.params["env.rewards.0.name"] == "goal"
-    for key in ("perf/agent_steps_per_s", "env/episode_length", "losses/policy_loss", "losses/entropy",
-                "env/touches_per_episode", "env/return_blue"):
+    for key in (
+        "perf/agent_steps_per_s",
+        "env/episode_length",
+        "losses/policy_loss",
+        "losses/entropy",
+        "env/touches_per_episode",
+        "env/return_blue",
+    ):
         assert metric_steps(client, run_id, key) == [1, 2], key
     ep_len = client.get_metric_history(run_id, "env/episode_length")[-1].value
     assert 1 <= ep_len <= 8 * 15 + 1  # an episode ends by the 8 s game timeout at the latest
@@ -74,7 +80,21 @@ def test_train_checkpoint_resume_and_eval(project_home, ray_guard, capsys):
     assert yaml.safe_load((run_dir / "config.yaml").read_text())["stop"]["iterations"] == 3
 
     # the trained module plays real games through rl-bot eval
-    assert cli(["eval", "--checkpoint", str(run_dir), "--games", "2", "--set", "env.game_timeout_s=5",
-                "--set", "env.no_touch_timeout_s=5"]) == 0
+    assert (
+        cli(
+            [
+                "eval",
+                "--checkpoint",
+                str(run_dir),
+                "--games",
+                "2",
+                "--set",
+                "env.game_timeout_s=5",
+                "--set",
+                "env.no_touch_timeout_s=5",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "iter_000003 (sampled actions): 2 episodes" in out and "touches/min" in out
