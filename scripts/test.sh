@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Install, then lint and run every test: unit tests and the integration tests that start a real local Ray.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+bash "$ROOT/scripts/install.sh"
+cd "$ROOT"
+export RAY_AUTH_MODE="${RAY_AUTH_MODE:-disabled}"
+"$ROOT/.venv/bin/ruff" check rl_bot tests
+set +e
+"$ROOT/.venv/bin/python" -m pytest -q "$@"
+rc=$?
+set -e
+if [ "$rc" -eq 5 ]; then
+  echo "pytest collected no tests: treating as failure" >&2
+  exit 1
+fi
+exit "$rc"
