@@ -108,7 +108,10 @@ class EnvConfig(_Section):
         description="Import path of an rlgym v2 ObsBuilder class to use instead of the built-in padded "
         "DefaultObs. Its observation size must not depend on the team size.",
     )
-    obs_builder_kwargs: dict[str, Any] = Field(default_factory=dict, description="Arguments for obs_builder.")
+    obs_builder_kwargs: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Keyword arguments for the obs builder (for the built-in one: DefaultObs's coefficients).",
+    )
 
     @field_validator("obs_builder")
     @classmethod
@@ -452,3 +455,33 @@ def resolve_mlflow_uri(cfg: TrainConfig) -> str:
     if cfg.tracking.mlflow_uri:
         return cfg.tracking.mlflow_uri
     return f"sqlite:///{project_home() / 'mlruns' / 'mlflow.db'}"
+
+
+def config_reference_markdown() -> str:
+    """The field table in docs/config.md, generated from the models (a test keeps the doc in sync)."""
+    sections = [(name, f.annotation, f.description) for name, f in TrainConfig.model_fields.items()]
+    out = []
+    for name, model, desc in sections:
+        out.append(f"### `{name}` — {desc}\n")
+        out.append("| field | type | default | meaning |")
+        out.append("|---|---|---|---|")
+        default_obj = TrainConfig().__getattribute__(name)
+        for fname, field in model.model_fields.items():
+            key = field.alias or fname
+            ann = str(field.annotation).replace("typing.", "").replace("<class '", "").replace("'>", "")
+            ann = ann.replace("rl_bot.config.", "").replace("|", "\\|")
+            value = getattr(default_obj, fname)
+            if isinstance(value, BaseModel):
+                value = value.model_dump(mode="json", by_alias=True)
+            elif isinstance(value, tuple) and value and isinstance(value[0], BaseModel):
+                value = [v.model_dump(mode="json", by_alias=True) for v in value]
+            out.append(f"| `{name}.{key}` | `{ann}` | `{json.dumps(value)}` | {field.description} |")
+        out.append("")
+    return "\n".join(out)
+
+
+if __name__ == "__main__":  # python -m rl_bot.config > regenerates the table in docs/config.md
+    # Import by name: run as __main__, the models would print as "__main__.RewardTerm".
+    from rl_bot.config import config_reference_markdown as _ref
+
+    print(_ref())

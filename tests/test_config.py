@@ -135,3 +135,12 @@ def test_apply_overrides_does_not_mutate_and_flatten():
     data, errors = apply_overrides(raw, ["ppo.lr=2", "env.team_size=2"])
     assert raw == {"ppo": {"lr": 1}} and data == {"ppo": {"lr": 2}, "env": {"team_size": 2}} and not errors
     assert flatten({"a": {"b": 1, "c": [{"d": 2}]}}) == {"a.b": 1, "a.c.0.d": 2}
+
+
+def test_docs_config_reference_matches_the_code():
+    from pathlib import Path
+
+    from rl_bot.config import config_reference_markdown
+
+    doc = (Path(__file__).parents[1] / "docs" / "config.md").read_text()
+    assert config_reference_markdown().strip() in doc, "regenerate the table: python -m rl_bot.config"
