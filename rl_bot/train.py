@@ -92,6 +92,14 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _local_gpus() -> int:
+    # nvidia-smi-free count of visible NVIDIA GPUs (importing torch just for this costs seconds)
+    try:
+        return len([d for d in os.listdir("/proc/driver/nvidia/gpus")])
+    except OSError:
+        return 0
+
+
 def check_address(address: str | None) -> None:
     """Fail fast (exit 2) on a Ray address nothing listens on."""
     if not address or address in ("auto", "local"):
@@ -111,6 +119,26 @@ def check_address(address: str | None) -> None:
             ],
             "--address",
         ) from None
+
+
+def resource_problems(cfg: TrainConfig, cpus: float, gpus: float, where: str) -> list[str]:
+    """What the config asks for that ``cpus``/``gpus`` cannot give (RLlib would otherwise wait forever)."""
+    r = cfg.resources
+    need_cpu = r.num_env_runners * r.num_cpus_per_env_runner + r.num_learners
+    need_gpu = max(1, r.num_learners) * r.num_gpus_per_learner
+    problems = []
+    if need_cpu > cpus:
+        problems.append(
+            f"resources: {r.num_env_runners} env runners x {r.num_cpus_per_env_runner} CPU + {r.num_learners} "
+            f"learner actors need {need_cpu:g} CPUs but {where} has {cpus:g}; lower resources.num_env_runners "
+            "(raise num_envs_per_env_runner instead) or add nodes"
+        )
+    if need_gpu > gpus:
+        problems.append(
+            f"resources.num_gpus_per_learner={r.num_gpus_per_learner} needs {need_gpu:g} GPUs but {where} has "
+            f"{gpus:g}; set it to 0 to learn on CPU"
+        )
+    return problems
 
 
 def plan(args: argparse.Namespace) -> TrainPlan:
@@ -136,6 +164,10 @@ def plan(args: argparse.Namespace) -> TrainPlan:
         return TrainPlan(cfg, run_dir, address, ckpt, state, run_name=run_dir.name)
     cfg = load_config(args.config, args.overrides)
     check_address(address)
+    if not address:
+        problems = resource_problems(cfg, os.cpu_count() or 1, _local_gpus(), "this machine")
+        if problems:
+            raise ConfigError(problems, "resources")
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     name = f"rocketleague-{cfg.env.team_size}v{cfg.env.team_size}__{cfg.run.name}__{cfg.run.seed}__{stamp}"
     run_dir = resolve_output_dir(cfg) / name
@@ -244,10 +276,6 @@ def run(p: TrainPlan, quiet: bool = False) -> TrainSummary:
     from rl_bot.tracking import MlflowTracker, select_metrics
 
     cfg = p.cfg
-    p.run_dir.mkdir(parents=True, exist_ok=True)
-    cfg_path = p.run_dir / CONFIG_FILE
-    if p.resume_from is None:
-        save_config(cfg, cfg_path)
 
     def say(msg: str) -> None:
         if not quiet:
@@ -256,6 +284,16 @@ def run(p: TrainPlan, quiet: bool = False) -> TrainSummary:
     we_started = not ray.is_initialized()
     if we_started:
         init_ray(p.address, cfg.run.log_level)
+    res = ray.cluster_resources()
+    problems = resource_problems(cfg, res.get("CPU", 0), res.get("GPU", 0), "the Ray cluster")
+    if problems:
+        if we_started:
+            ray.shutdown()
+        raise ConfigError(problems, "resources")
+    p.run_dir.mkdir(parents=True, exist_ok=True)
+    cfg_path = p.run_dir / CONFIG_FILE
+    if p.resume_from is None:
+        save_config(cfg, cfg_path)
     tracker = None
     algo = None
     status = "FAILED"

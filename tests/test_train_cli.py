@@ -144,3 +144,22 @@ def test_stop_limits_and_eta():
         "ETA 1m15s",
     ):
         assert part in line
+
+
+def test_more_env_runners_than_cores_exits_2_before_ray(tmp_path):
+    rc, err = rl_bot("train", "--set", "resources.num_env_runners=64", env_home=tmp_path)
+    assert rc == 2 and "need 64 CPUs" in err and "num_envs_per_env_runner" in err
+    assert "RAY_IMPORTED=False" in err
+
+
+def test_resource_problems_names_cpus_and_gpus():
+    from rl_bot.train import resource_problems
+
+    cfg = load_config(
+        None, ["resources.num_env_runners=3", "resources.num_learners=1", "resources.num_gpus_per_learner=1"]
+    )
+    problems = resource_problems(cfg, cpus=2, gpus=0, where="the Ray cluster")
+    assert len(problems) == 2
+    assert "need 4 CPUs but the Ray cluster has 2" in problems[0]
+    assert "needs 1 GPUs but the Ray cluster has 0" in problems[1]
+    assert resource_problems(cfg, cpus=8, gpus=1, where="x") == []
