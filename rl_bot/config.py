@@ -293,16 +293,12 @@ def project_home() -> Path:
     env = os.environ.get("RL_BOT_HOME")
     if env:
         return Path(env).expanduser().resolve()
-    try:
-        raw = metadata.distribution("rl-bot").read_text("direct_url.json")
-        if raw:
-            url = json.loads(raw).get("url", "")
-            if url.startswith("file://"):
-                path = Path(url[len("file://") :])
-                if path.is_dir():
-                    return path.resolve()
-    except metadata.PackageNotFoundError:
-        pass
+    # A source checkout on sys.path may carry an rl_bot.egg-info without direct_url.json: look at every match.
+    for dist in metadata.distributions(name="rl-bot"):
+        raw = dist.read_text("direct_url.json")
+        url = json.loads(raw).get("url", "") if raw else ""
+        if url.startswith("file://") and Path(url[len("file://") :]).is_dir():
+            return Path(url[len("file://") :]).resolve()
     return Path.cwd().resolve()
 
 

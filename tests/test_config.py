@@ -144,3 +144,12 @@ def test_docs_config_reference_matches_the_code():
 
     doc = (Path(__file__).parents[1] / "docs" / "config.md").read_text()
     assert config_reference_markdown().strip() in doc, "regenerate the table: python -m rl_bot.config"
+
+
+def test_project_home_defaults_to_the_install_folder(monkeypatch, tmp_path):
+    from rl_bot.config import project_home
+
+    monkeypatch.delenv("RL_BOT_HOME", raising=False)
+    monkeypatch.chdir(tmp_path)
+    # scripts/install.sh installs editable from the repo: outputs go there, not to the cwd
+    assert project_home() == Path(__file__).resolve().parents[1]
