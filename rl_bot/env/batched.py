@@ -1,0 +1,284 @@
+"""Batched RocketSim game: many arenas per object, observations/rewards/done flags computed with numpy for all
+cars at once (pure: no Ray import).
+
+Same semantics as :class:`~rl_bot.env.game.RLGymGame` with the built-in components (padded ``DefaultObs``
+layout, goal/touch/velocity-to-ball rewards, goal termination, no-touch and game-time truncation, RLBot action
+delay), checked by a test that runs both on the same states.
+
+Resets go through rlgym's own path (one ``RLGymGame`` per arena: team-size and kickoff mutators, then
+``RocketSimEngine.set_state``), so episode starts are identical to the component path; they are rare. The hot
+path skips rlgym's per-step ``GameState`` objects: controls are set from pre-built ``CarControls``, the arenas
+are stepped, and the state is read as arrays with ``Arena.get_gym_state()``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import RocketSim as rsim
+from rlgym.rocket_league.common_values import (
+    CAR_MAX_SPEED,
+    DOUBLEJUMP_MAX_DELAY,
+    FLIP_TORQUE_TIME,
+    GOAL_THRESHOLD,
+    TICKS_PER_SECOND,
+)
+
+from rl_bot.config import BUILTIN_REWARDS, EnvConfig
+from rl_bot.env.components import MAX_TEAM_SIZE
+from rl_bot.env.game import EpisodeStats, RLGymGame
+
+OBS_SIZE = 52 + 20 * MAX_TEAM_SIZE * 2
+
+# Arena.get_gym_state() column layout (rows: 0 = blue view, 1 = orange view, mirrored like rlgym's inverted()).
+_B_POS, _B_VEL, _B_ANG = slice(0, 3), slice(7, 10), slice(10, 13)
+_C_BOOST, _C_ON_GROUND = 10, 8
+_C_POS, _C_VEL, _C_ANG, _C_FWD, _C_UP = slice(11, 14), slice(18, 21), slice(21, 24), slice(24, 27), slice(30, 33)
+
+
+def _controls(row: np.ndarray) -> rsim.CarControls:
+    # By attribute: the positional constructor's order (…, boost, jump, …) differs from the table's.
+    c = rsim.CarControls()
+    c.throttle, c.steer, c.pitch, c.yaw, c.roll = (float(x) for x in row[:5])
+    c.jump, c.boost, c.handbrake = bool(row[5]), bool(row[6]), bool(row[7])
+    return c
+
+
+def batched_support_problems(cfg: EnvConfig) -> list[str]:
+    """Why ``cfg`` cannot run on the batched path (custom components need the rlgym path)."""
+    problems = []
+    custom = [t.name for t in cfg.rewards if t.name not in BUILTIN_REWARDS or t.kwargs]
+    if custom:
+        problems.append(
+            f"env.backend=batched computes only the built-in rewards {list(BUILTIN_REWARDS)} without kwargs; "
+            f"got {custom}: set env.backend=rlgym to use rlgym components"
+        )
+    if cfg.obs_builder is not None or cfg.obs_builder_kwargs:
+        problems.append("env.backend=batched builds the padded DefaultObs only: set env.backend=rlgym for obs_builder")
+    return problems
+
+
+class BatchedGame:
+    """``num_arenas`` RocketSim games stepped together; arrays are shaped ``[arena, car, ...]``.
+
+    Cars are ordered like rlgym's agent ids: blue-0.., orange-0.. (``agents``).
+    """
+
+    def __init__(self, cfg: EnvConfig, num_arenas: int, multi_step: bool = False):
+        problems = batched_support_problems(cfg)
+        if problems:
+            raise ValueError("; ".join(problems))
+        self.cfg = cfg
+        self.n = num_arenas
+        self.multi_step = multi_step
+        self.games = [RLGymGame(cfg) for _ in range(num_arenas)]
+        self.agents = list(self.games[0].agents)
+        self.num_cars = c = len(self.agents)
+        self.teams = np.array([0 if a.startswith("blue") else 1 for a in self.agents])
+        self._engines = [g.gym.transition_engine for g in self.games]
+        self._arenas = [e._arena for e in self._engines]
+        self._pads = [a.get_boost_pads() for a in self._arenas]
+        from rlgym.rocket_league.action_parsers import LookupTableAction
+
+        table = LookupTableAction.make_lookup_table()
+        self._controls = [_controls(row) for row in table]
+        self.weights = {"goal": 0.0, "touch": 0.0, "velocity_player_to_ball": 0.0}
+        for term in cfg.rewards:
+            self.weights[term.name] += term.weight
+        # Observation index plan: allies/opponents per car, padded to 2/3 slots with a zero "car" at index c.
+        ally = np.full((c, MAX_TEAM_SIZE - 1), c)
+        enemy = np.full((c, MAX_TEAM_SIZE), c)
+        for k in range(c):
+            mates = [j for j in range(c) if j != k and self.teams[j] == self.teams[k]]
+            opps = [j for j in range(c) if self.teams[j] != self.teams[k]]
+            ally[k, : len(mates)] = mates
+            enemy[k, : len(opps)] = opps
+        self._ally, self._enemy = ally, enemy
+        # Per-arena state arrays.
+        self.ball = np.zeros((self.n, 2, 25), np.float32)
+        self.car = np.zeros((self.n, c, 2, 36), np.float32)
+        self.flags = np.zeros((self.n, c, 12), np.float32)
+        self.pad_timers = np.zeros((self.n, 34), np.float32)
+        self.touches = np.zeros((self.n, c), np.int64)
+        self.ticks = np.zeros(self.n, np.int64)
+        self.last_touch_tick = np.zeros(self.n, np.int64)
+        self.stats = [EpisodeStats() for _ in range(self.n)]
+
+    # ----------------------------------------------------------------------------------------- lifecycle
+
+    def seed(self, i: int, seed: int | np.random.SeedSequence) -> None:
+        """Seed arena ``i``'s kickoff draws (same stream as ``RLGymGame.seed``)."""
+        self.games[i].seed(seed)
+
+    def reset(self, i: int) -> None:
+        """Kickoff in arena ``i`` through rlgym's mutators and engine."""
+        self.games[i].gym.reset()
+        self.ticks[i] = 0
+        self.last_touch_tick[i] = 0
+        self.touches[i] = 0
+        self.stats[i] = EpisodeStats(touches_by_agent={a: 0 for a in self.agents})
+        self._read(i)
+
+    def close(self) -> None:
+        """Release the arenas."""
+        for g in self.games:
+            g.close()
+
+    # ----------------------------------------------------------------------------------------- stepping
+
+    def step(
+        self, actions: np.ndarray, active: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Step the arenas in ``active`` (default: all) with lookup-table ``actions[arena, car]``.
+
+        Returns rewards ``[n, cars]``, terminated ``[n]`` and truncated ``[n]`` (False for inactive arenas);
+        observations are read with :meth:`observations`.
+        """
+        idx = range(self.n) if active is None else np.flatnonzero(active).tolist()
+        arenas = [self._arenas[i] for i in idx]
+        ts = self.cfg.tick_skip
+        controls = self._controls
+        if self.cfg.rlbot_delay:
+            # rlgym: each tick steps first, then sets the controls -> the step's first tick uses the old ones.
+            self._physics(arenas, 1)
+            for i in idx:
+                for car, a in zip(self._engines[i]._cars.values(), actions[i], strict=True):
+                    car.set_controls(controls[a])
+            if ts > 1:
+                self._physics(arenas, ts - 1)
+        else:
+            for i in idx:
+                for car, a in zip(self._engines[i]._cars.values(), actions[i], strict=True):
+                    car.set_controls(controls[a])
+            self._physics(arenas, ts)
+        mask = np.zeros(self.n, bool)
+        mask[idx] = True
+        self.ticks[mask] += ts
+        for i in idx:
+            self._read(i)
+        return self._outcomes(mask)
+
+    def _physics(self, arenas: list, ticks: int) -> None:
+        if self.multi_step:
+            rsim.Arena.multi_step(arenas, ticks)
+        else:
+            for a in arenas:
+                a.step(ticks)
+
+    def _read(self, i: int) -> None:
+        engine = self._engines[i]
+        g = self._arenas[i].get_gym_state()
+        self.ball[i] = g[2]
+        car_arr, flags, touches = self.car[i], self.flags[i], self.touches[i]
+        engine_touches = engine._touches
+        for k, car in enumerate(engine._cars.values()):
+            car_arr[k] = g[3 + k]
+            s = car.get_state()
+            flags[k] = (
+                s.last_controls.jump, s.handbrake_val, s.has_jumped, s.is_jumping, s.has_flipped, s.flip_time,
+                s.has_double_jumped, s.air_time_since_jump, s.demo_respawn_timer, s.time_spent_boosting,
+                s.supersonic_time, 0.0,
+            )
+            touches[k] = engine_touches[car.id]
+            engine_touches[car.id] = 0
+        timers = self.pad_timers[i]
+        active = g[1][0]
+        timers[:] = 0.0
+        if not active.all():
+            pads = self._pads[i]
+            for p in np.flatnonzero(active == 0):
+                timers[p] = pads[p].get_state().cooldown
+
+    def _outcomes(self, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        ball_y = self.ball[:, 0, 1]
+        goal = (np.abs(ball_y) > GOAL_THRESHOLD) & mask
+        scoring_team = np.where(ball_y > 0, 0, 1)
+        touched = (self.touches > 0) & mask[:, None]
+        w = self.weights
+        rewards = np.zeros((self.n, self.num_cars), np.float64)
+        if w["goal"]:
+            sign = np.where(self.teams[None, :] == scoring_team[:, None], 1.0, -1.0)
+            rewards += w["goal"] * np.where(goal[:, None], sign, 0.0)
+        if w["touch"]:
+            rewards += w["touch"] * touched
+        if w["velocity_player_to_ball"]:
+            delta = self.ball[:, None, 0, _B_POS] - self.car[:, :, 0, _C_POS]
+            dist = np.linalg.norm(delta, axis=-1)
+            vel = self.car[:, :, 0, _C_VEL]
+            with np.errstate(invalid="ignore", divide="ignore"):
+                v = np.einsum("ncd,ncd->nc", vel, delta) / (dist * CAR_MAX_SPEED)
+            rewards += w["velocity_player_to_ball"] * np.where(dist < 1e-6, 0.0, v)
+        rewards[~mask] = 0.0
+        any_touch = touched.any(axis=1)
+        self.last_touch_tick[any_touch] = self.ticks[any_touch]
+        no_touch = (~any_touch) & ((self.ticks - self.last_touch_tick) / TICKS_PER_SECOND >= self.cfg.no_touch_timeout_s)
+        game_over = self.ticks / TICKS_PER_SECOND >= self.cfg.game_timeout_s
+        terminated = goal
+        truncated = (~goal) & (no_touch | game_over) & mask
+        self._update_stats(mask, touched, rewards, goal, scoring_team)
+        return rewards, terminated, truncated
+
+    def _update_stats(self, mask, touched, rewards, goal, scoring_team) -> None:
+        blue = self.teams == 0
+        ret_blue = rewards[:, blue].sum(1)
+        ret_orange = rewards[:, ~blue].sum(1)
+        for i in np.flatnonzero(mask):
+            s = self.stats[i]
+            s.length += 1
+            s.return_blue += float(ret_blue[i])
+            s.return_orange += float(ret_orange[i])
+            if touched[i].any():
+                for k in np.flatnonzero(touched[i]):
+                    s.touches += 1
+                    s.touches_by_agent[self.agents[k]] += 1
+            if goal[i]:
+                if scoring_team[i] == 0:
+                    s.goals_blue += 1
+                else:
+                    s.goals_orange += 1
+
+    # ----------------------------------------------------------------------------------------- observations
+
+    def observations(self) -> np.ndarray:
+        """``[arena, car, 172]`` float32, the padded ``DefaultObs`` layout from each car's side."""
+        n, c = self.n, self.num_cars
+        pos_c, lin_c, ang_c = 1 / 2300, 1 / 2300, 1 / math.pi
+        ball = np.concatenate(
+            [self.ball[:, :, _B_POS] * pos_c, self.ball[:, :, _B_VEL] * lin_c, self.ball[:, :, _B_ANG] * ang_c],
+            axis=-1,
+        )  # [n, view, 9]
+        pads = np.stack([self.pad_timers, self.pad_timers[:, ::-1]], axis=1) * 0.1  # [n, view, 34]
+        f = self.flags
+        on_ground = self.car[:, :, 0, _C_ON_GROUND]
+        holding_jump, has_flipped, flip_time = f[..., 0], f[..., 4], f[..., 5]
+        has_double, air_since_jump = f[..., 6], f[..., 7]
+        is_flipping = (has_flipped > 0) & (flip_time < FLIP_TORQUE_TIME)
+        has_flip = (has_double == 0) & (has_flipped == 0) & (air_since_jump < DOUBLEJUMP_MAX_DELAY)
+        can_flip = (on_ground == 0) & (holding_jump == 0) & has_flip
+        own_flags = np.stack(
+            [holding_jump, f[..., 1], f[..., 2], f[..., 3], has_flipped, is_flipping, has_double, can_flip,
+             air_since_jump],
+            axis=-1,
+        )  # [n, c, 9]
+        extra = np.stack(
+            [self.car[:, :, 0, _C_BOOST] * 0.01, f[..., 8], on_ground, f[..., 9] > 0, f[..., 10] > 0], axis=-1
+        )  # [n, c, 5] (view independent)
+        car_feat = np.concatenate(
+            [
+                self.car[..., _C_POS] * pos_c,
+                self.car[..., _C_FWD],
+                self.car[..., _C_UP],
+                self.car[..., _C_VEL] * lin_c,
+                self.car[..., _C_ANG] * ang_c,
+                np.broadcast_to(extra[:, :, None, :], (n, c, 2, 5)),
+            ],
+            axis=-1,
+        )  # [n, c, view, 20]
+        padded = np.concatenate([car_feat, np.zeros((n, 1, 2, 20), np.float32)], axis=1)  # zero car at index c
+        view = self.teams  # each car sees everything from its own team's side
+        allies = padded[:, self._ally, view[:, None]].reshape(n, c, -1)
+        enemies = padded[:, self._enemy, view[:, None]].reshape(n, c, -1)
+        own = car_feat[:, np.arange(c), view]
+        obs = np.concatenate([ball[:, view], pads[:, view], own_flags, own, allies, enemies], axis=-1)
+        return obs.astype(np.float32, copy=False)
