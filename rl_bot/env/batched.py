@@ -59,6 +59,19 @@ def batched_support_problems(cfg: EnvConfig) -> list[str]:
     return problems
 
 
+_MIRROR = np.array([-1.0, -1.0, 1.0], np.float32)
+
+
+def _demoed_car_rows(rows: np.ndarray, s: rsim.CarState) -> None:
+    # get_gym_state() reports a demolished car's rotation from a snapshot; rlgym reads the live CarState.
+    # Take everything from the CarState so both paths see the same car.
+    rot = s.rot_mat.as_numpy().reshape(3, 3)
+    pos, vel, ang = s.pos.as_numpy(), s.vel.as_numpy(), s.ang_vel.as_numpy()
+    for view, m in ((0, 1.0), (1, _MIRROR)):
+        rows[view, _C_POS], rows[view, _C_VEL], rows[view, _C_ANG] = pos * m, vel * m, ang * m
+        rows[view, _C_FWD], rows[view, _C_UP] = rot[0] * m, rot[2] * m
+
+
 class BatchedGame:
     """``num_arenas`` RocketSim games stepped together; arrays are shaped ``[arena, car, ...]``.
 
@@ -180,6 +193,8 @@ class BatchedGame:
                 s.has_double_jumped, s.air_time_since_jump, s.demo_respawn_timer, s.time_spent_boosting,
                 s.supersonic_time, 0.0,
             )
+            if s.is_demoed:
+                _demoed_car_rows(car_arr[k], s)
             touches[k] = engine_touches[car.id]
             engine_touches[car.id] = 0
         timers = self.pad_timers[i]

@@ -15,8 +15,9 @@ from rl_bot.config import EnvConfig, RewardTerm
 from rl_bot.env.components import PaddedDefaultObs, VelocityPlayerToBallReward
 from rl_bot.env.game import NUM_ACTIONS, RLGymGame, agent_ids
 
-TABLE = LookupTableAction.make_lookup_table()
-IDLE = int(np.flatnonzero((TABLE == [0, 0, 0, 0, 0, 0, 0, 0]).all(axis=1))[0])
+import driving
+
+IDLE = driving.IDLE
 
 
 def test_lookup_table_has_90_actions():
@@ -37,18 +38,7 @@ def test_observation_shape_is_the_same_for_every_team_size(team_size):
 
 
 def steer_at_ball(game: RLGymGame) -> dict[str, np.ndarray]:
-    """Full throttle and boost, steering towards the ball (RocketSim's frame: positive steer turns left of +x)."""
-    actions = {}
-    for agent in game.agents:
-        phys = game.state.cars[agent].physics
-        f, d = phys.forward, game.state.ball.position - phys.position
-        angle = np.arctan2(f[0] * d[1] - f[1] * d[0], f[0] * d[0] + f[1] * d[1])
-        steer = 0 if abs(angle) < 0.05 else int(np.sign(angle))
-        actions[agent] = np.array([STEER_BOOST[steer]])
-    return actions
-
-
-STEER_BOOST = {s: int(np.flatnonzero((TABLE == [1, s, 0, s, 0, 0, 1, 0]).all(axis=1))[0]) for s in (-1, 0, 1)}
+    return {a: np.array([x]) for a, x in driving.steer_at_ball(game.state, game.agents).items()}
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
