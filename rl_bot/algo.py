@@ -12,6 +12,7 @@ from ray.tune.registry import register_env
 
 from rl_bot.callbacks.metrics import EnvMetricsCallback
 from rl_bot.config import ModelConfig, TrainConfig
+from rl_bot.env.rllib_batched import BatchedEnvRunner
 from rl_bot.env.rllib_env import ENV_NAME, RocketLeagueEnv
 
 MAIN_MODULE = "main"
@@ -48,11 +49,13 @@ def build_ppo_config(cfg: TrainConfig) -> PPOConfig:
     register()
     p = cfg.ppo
     r = cfg.resources
+    runner_cls = BatchedEnvRunner if cfg.env.resolved_backend == "batched" else None
     return (
         PPOConfig()
         .api_stack(enable_rl_module_and_learner=True, enable_env_runner_and_connector_v2=True)
         .environment(ENV_NAME, env_config={"env": cfg.env.model_dump(mode="json"), "seed": cfg.run.seed})
         .env_runners(
+            env_runner_cls=runner_cls,
             num_env_runners=r.num_env_runners,
             num_envs_per_env_runner=r.num_envs_per_env_runner,
             num_cpus_per_env_runner=r.num_cpus_per_env_runner,

@@ -125,6 +125,47 @@ class EnvConfig(_Section):
             raise ValueError(f"{v!r} is not an rlgym.api.ObsBuilder subclass")
         return v
 
+    backend: Literal["auto", "batched", "rlgym"] = Field(
+        "auto",
+        description="How env runners step games. batched: all of a runner's arenas in one object, numpy "
+        "obs/rewards (built-in components only; same results as rlgym). rlgym: one rlgym v2 env per game (any "
+        "component). auto: batched when the config allows it, else rlgym.",
+    )
+    multi_step: bool = Field(
+        False,
+        description="batched backend: step a runner's arenas with RocketSim's multi_step thread pool instead of a "
+        "plain loop (faster only when the runner has spare cores).",
+    )
+
+    def batched_problems(self) -> list[str]:
+        """Why this env cannot use the batched backend (custom rlgym components need the rlgym one)."""
+        problems = []
+        custom = [t.name for t in self.rewards if t.name not in BUILTIN_REWARDS or t.kwargs]
+        if custom:
+            problems.append(
+                f"env.backend=batched computes only the built-in rewards {list(BUILTIN_REWARDS)} without kwargs; "
+                f"got {custom}: set env.backend=rlgym (or auto) to use rlgym components"
+            )
+        if self.obs_builder is not None or self.obs_builder_kwargs:
+            problems.append(
+                "env.backend=batched builds the padded DefaultObs only: set env.backend=rlgym (or auto) to use "
+                "obs_builder / obs_builder_kwargs"
+            )
+        return problems
+
+    @property
+    def resolved_backend(self) -> str:
+        """The backend ``auto`` picks."""
+        if self.backend == "auto":
+            return "rlgym" if self.batched_problems() else "batched"
+        return self.backend
+
+    @model_validator(mode="after")
+    def _batched_ok(self) -> EnvConfig:
+        if self.backend == "batched" and self.batched_problems():
+            raise ValueError("; ".join(self.batched_problems()))
+        return self
+
     @model_validator(mode="after")
     def _timeouts(self) -> EnvConfig:
         if self.no_touch_timeout_s > self.game_timeout_s:

@@ -25,7 +25,7 @@ from rlgym.rocket_league.common_values import (
     TICKS_PER_SECOND,
 )
 
-from rl_bot.config import BUILTIN_REWARDS, EnvConfig
+from rl_bot.config import EnvConfig
 from rl_bot.env.components import MAX_TEAM_SIZE
 from rl_bot.env.game import EpisodeStats, RLGymGame
 
@@ -47,16 +47,7 @@ def _controls(row: np.ndarray) -> rsim.CarControls:
 
 def batched_support_problems(cfg: EnvConfig) -> list[str]:
     """Why ``cfg`` cannot run on the batched path (custom components need the rlgym path)."""
-    problems = []
-    custom = [t.name for t in cfg.rewards if t.name not in BUILTIN_REWARDS or t.kwargs]
-    if custom:
-        problems.append(
-            f"env.backend=batched computes only the built-in rewards {list(BUILTIN_REWARDS)} without kwargs; "
-            f"got {custom}: set env.backend=rlgym to use rlgym components"
-        )
-    if cfg.obs_builder is not None or cfg.obs_builder_kwargs:
-        problems.append("env.backend=batched builds the padded DefaultObs only: set env.backend=rlgym for obs_builder")
-    return problems
+    return cfg.batched_problems()
 
 
 _MIRROR = np.array([-1.0, -1.0, 1.0], np.float32)
