@@ -1,14 +1,25 @@
-"""``rl-bot bench``: throughput of the env alone and of end-to-end training, for one config.
+"""``rl-bot bench``: where the time goes, for one config, in one run.
 
-Speed lives here, never in tests. Figures are medians; compare ratios measured in the same run.
+Layers, each as agent-steps/s (one car acting once = one agent step):
+
+1. physics: ``Arena.step(tick_skip)`` on bare RocketSim arenas (the ceiling);
+2. env: our game with random actions, the rlgym component path and the batched path;
+3. sampling: RLlib's env runner with the real module (inference, connectors, episodes), no learning;
+4. end-to-end PPO training, with the learner's update time per 1,000 agent steps, for 1 .. N env runners.
+
+All single-core layers run in this process; the end-to-end runs use local Ray. Peak memory is the largest sum
+of resident set sizes (PSS where the OS gives it) over the driver and every process it started (Ray included),
+sampled twice a second. Speed lives here, never in tests; figures are medians.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import platform
 import statistics
 import tempfile
+import threading
 import time
 from importlib import metadata
 from pathlib import Path
@@ -27,36 +38,152 @@ def machine_line() -> str:
             vers.append(f"{pkg} {metadata.version(pkg)}")
         except metadata.PackageNotFoundError:
             vers.append(f"{pkg} ?")
-    return (
-        f"{os.cpu_count()} cores, {platform.processor() or platform.machine()}, Python "
-        f"{platform.python_version()}, " + ", ".join(vers)
-    )
+    return f"{os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}, " + ", ".join(vers)
 
 
-def bench_env(cfg: TrainConfig, seconds: float, seed: int = 0, chunks: int = 5) -> dict[str, float]:
-    """Step one game with uniformly random actions on one core; median over ``chunks`` equal slices."""
-    game = RLGymGame(cfg.env)
+def _median_rate(step_chunk, seconds: float, chunks: int = 5) -> float:
+    rates = []
+    for _ in range(chunks):
+        n, t0 = 0, time.perf_counter()
+        while time.perf_counter() - t0 < seconds / chunks:
+            n += step_chunk()
+        rates.append(n / (time.perf_counter() - t0))
+    return statistics.median(rates)
+
+
+def bench_physics(cfg: TrainConfig, seconds: float, arenas: int = 32) -> float:
+    """Agent-steps/s of bare RocketSim: ``arena.step(tick_skip)`` on ``arenas`` arenas, controls untouched."""
+    import RocketSim as rsim
+
+    game = RLGymGame(cfg.env)  # initialises RocketSim with rlgym's collision meshes
+    game.close()
+    pool = []
+    for _ in range(arenas):
+        a = rsim.Arena(rsim.GameMode.SOCCAR)
+        for team in (rsim.Team.BLUE, rsim.Team.ORANGE):
+            for _ in range(cfg.env.team_size):
+                a.add_car(team).set_controls(rsim.CarControls(throttle=1.0))
+        a.reset_kickoff(-1)
+        pool.append(a)
+    ts, cars = cfg.env.tick_skip, 2 * cfg.env.team_size
+
+    def chunk() -> int:
+        for a in pool:
+            a.step(ts)
+        return len(pool) * cars
+
+    return _median_rate(chunk, seconds)
+
+
+def bench_env_component(cfg: TrainConfig, seconds: float, seed: int = 0) -> float:
+    """Agent-steps/s of one ``RLGymGame`` (rlgym components) with uniformly random actions."""
+    game = RLGymGame(cfg.env.model_copy(update={"backend": "rlgym"}))
     game.seed(seed)
     rng = np.random.default_rng(seed)
     game.reset()
-    n_agents = len(game.agents)
-    rates = []
-    for _ in range(chunks):
-        steps, t0 = 0, time.perf_counter()
-        while time.perf_counter() - t0 < seconds / chunks:
-            acts = {a: np.atleast_1d(rng.integers(NUM_ACTIONS)) for a in game.agents}
-            _, _, term, trunc = game.step(acts)
-            steps += 1
-            if term or trunc:
-                game.reset()
-        rates.append(steps / (time.perf_counter() - t0))
+
+    def chunk() -> int:
+        acts = {a: np.atleast_1d(rng.integers(NUM_ACTIONS)) for a in game.agents}
+        _, _, term, trunc = game.step(acts)
+        if term or trunc:
+            game.reset()
+        return len(game.agents)
+
+    rate = _median_rate(chunk, seconds)
     game.close()
-    env_rate = statistics.median(rates)
-    return {"env_steps_per_s": env_rate, "agent_steps_per_s": env_rate * n_agents}
+    return rate
 
 
-def bench_train(cfg: TrainConfig, iterations: int) -> dict[str, float]:
-    """Run ``iterations`` real PPO iterations (MLflow off, temp outputs); median of all but the first."""
+def bench_env_batched(cfg: TrainConfig, seconds: float, seed: int = 0) -> float | None:
+    """Agent-steps/s of one ``BatchedGame`` with ``num_envs_per_env_runner`` arenas, random actions, resets."""
+    from rl_bot.env.batched import BatchedGame
+
+    if cfg.env.batched_problems():
+        return None
+    n = cfg.resources.num_envs_per_env_runner
+    game = BatchedGame(cfg.env, n, multi_step=cfg.env.multi_step)
+    for i in range(n):
+        game.seed(i, seed + i)
+        game.reset(i)
+    rng = np.random.default_rng(seed)
+    done = np.zeros(n, bool)
+
+    def chunk() -> int:
+        nonlocal done
+        for i in np.flatnonzero(done):
+            game.reset(i)
+        active = ~done
+        _, term, trunc = game.step(rng.integers(NUM_ACTIONS, size=(n, game.num_cars)), active)
+        game.observations()
+        done = term | trunc
+        return int(active.sum()) * game.num_cars
+
+    rate = _median_rate(chunk, seconds)
+    game.close()
+    return rate
+
+
+def bench_sampling(cfg: TrainConfig, seconds: float) -> float:
+    """Agent-steps/s of one env runner in this process: real module, connectors and episodes, no learning."""
+    from ray.rllib.env.multi_agent_env_runner import MultiAgentEnvRunner
+
+    from rl_bot.algo import build_ppo_config
+    from rl_bot.env.rllib_batched import BatchedEnvRunner
+
+    ppo = build_ppo_config(cfg)
+    cls = BatchedEnvRunner if cfg.env.resolved_backend == "batched" else MultiAgentEnvRunner
+    runner = cls(config=ppo)
+    step_chunk = 20 * cfg.resources.num_envs_per_env_runner
+    runner.sample(num_timesteps=step_chunk, explore=True)
+
+    def chunk() -> int:
+        episodes = runner.sample(num_timesteps=step_chunk, explore=True)
+        return sum(e.agent_steps() for e in episodes)
+
+    rate = _median_rate(chunk, seconds)
+    runner.stop()
+    return rate
+
+
+class PeakMemory:
+    """Largest total PSS (else RSS) of this process and all its descendants, sampled in a thread."""
+
+    def __init__(self, interval_s: float = 0.5):
+        import psutil
+
+        self._psutil = psutil
+        self.interval_s = interval_s
+        self.peak_bytes = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _total(self) -> int:
+        me = self._psutil.Process()
+        total = 0
+        for p in [me, *me.children(recursive=True)]:
+            try:
+                info = p.memory_full_info()
+                total += getattr(info, "pss", info.rss)
+            except (self._psutil.NoSuchProcess, self._psutil.AccessDenied):
+                continue
+        return total
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak_bytes = max(self.peak_bytes, self._total())
+            self._stop.wait(self.interval_s)
+
+    def __enter__(self) -> PeakMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def bench_train(cfg: TrainConfig, iterations: int, num_env_runners: int | None = None) -> dict[str, float]:
+    """Real PPO iterations on local Ray (MLflow off, temp outputs); medians of all iterations but the first."""
     from rl_bot.train import TrainPlan, run
 
     with tempfile.TemporaryDirectory(prefix="rl-bot-bench-") as tmp:
@@ -65,49 +192,101 @@ def bench_train(cfg: TrainConfig, iterations: int) -> dict[str, float]:
         data["tracking"]["enabled"] = False
         data["run"]["output_dir"] = tmp
         data["checkpoint"]["every_n_iterations"] = 10**6
+        if num_env_runners is not None:
+            data["resources"]["num_env_runners"] = num_env_runners
         bench_cfg = validate_config(data, "bench")
-        summary = run(TrainPlan(bench_cfg, Path(tmp) / "run", None, run_name="bench"), quiet=True)
+        with PeakMemory() as mem:
+            summary = run(TrainPlan(bench_cfg, Path(tmp) / "run", None, run_name="bench"), quiet=True)
     rows = summary.history[1:] or summary.history
+
+    def med(key: str) -> float:
+        return statistics.median(r[key] for r in rows)
+
     return {
-        "agent_steps_per_s": statistics.median(r["perf/agent_steps_per_s"] for r in rows),
-        "env_steps_per_s": statistics.median(r["perf/env_steps_per_s"] for r in rows),
-        "iteration_time_s": statistics.median(r["perf/iteration_time_s"] for r in rows),
+        "num_env_runners": bench_cfg.resources.num_env_runners,
+        "agent_steps_per_s": med("perf/agent_steps_per_s"),
+        "iteration_time_s": med("perf/iteration_time_s"),
+        "sample_time_s": med("perf/sample_time_s"),
+        "learn_time_s": med("perf/learn_time_s"),
+        "learn_s_per_1000_agent_steps": med("perf/learn_s_per_1000_agent_steps"),
+        "peak_memory_gib": mem.peak_bytes / 2**30,
         "iterations_measured": len(rows),
     }
 
 
-def run_bench(cfg: TrainConfig, env_seconds: float, train_iterations: int, skip_train: bool = False) -> dict:
-    """Print (and return) the benchmark table."""
-    r = cfg.resources
-    print(f"machine: {machine_line()}")
-    print(
-        f"config: {cfg.env.team_size}v{cfg.env.team_size}, tick skip {cfg.env.tick_skip}, "
-        f"{'LSTM' if cfg.model.use_lstm else 'feed-forward'} {list(cfg.model.fcnet_hiddens)}, "
-        f"{r.num_env_runners} env runners x {r.num_envs_per_env_runner} envs, batch {cfg.ppo.train_batch_size} "
-        f"env steps, minibatch {cfg.ppo.minibatch_size}, {cfg.ppo.num_epochs} epochs"
+def describe(cfg: TrainConfig) -> str:
+    """One line naming the measured config."""
+    r, p = cfg.resources, cfg.ppo
+    model = f"LSTM {cfg.model.lstm_cell_size}" if cfg.model.use_lstm else "feed-forward"
+    return (
+        f"{cfg.env.team_size}v{cfg.env.team_size}, tick skip {cfg.env.tick_skip}, backend "
+        f"{cfg.env.resolved_backend}, {list(cfg.model.fcnet_hiddens)} + {model}, {r.num_env_runners} env runners x "
+        f"{r.num_envs_per_env_runner} envs, batch {p.train_batch_size} env steps "
+        f"({p.train_batch_size * 2 * cfg.env.team_size} agent steps), minibatch {p.minibatch_size}, "
+        f"{p.num_epochs} epoch(s)"
     )
-    out: dict = {"env": bench_env(cfg, env_seconds)}
-    print(
-        f"| env only (1 core, random actions) | {out['env']['agent_steps_per_s']:,.0f} agent-steps/s | "
-        f"{out['env']['env_steps_per_s']:,.0f} env-steps/s |"
+
+
+def run_bench(
+    cfg: TrainConfig,
+    seconds: float,
+    train_iterations: int,
+    skip_train: bool = False,
+    scaling: bool = True,
+    markdown: Path | None = None,
+    command: str = "rl-bot bench",
+) -> dict:
+    """Measure every layer, print a markdown table, optionally append it to ``markdown``."""
+    out: dict = {
+        "physics": bench_physics(cfg, seconds),
+        "env_component": bench_env_component(cfg, seconds),
+        "env_batched": bench_env_batched(cfg, seconds),
+        "sampling": bench_sampling(cfg, seconds),
+    }
+    rows = [
+        ("physics only: `Arena.step`, 1 core", out["physics"], ""),
+        ("env only, rlgym components, 1 core, random actions", out["env_component"], ""),
+    ]
+    if out["env_batched"] is not None:
+        rows.append(
+            (
+                f"env only, batched ({cfg.resources.num_envs_per_env_runner} arenas), 1 core, random actions",
+                out["env_batched"],
+                "",
+            )
+        )
+    rows.append(
+        (f"sampling only: 1 env runner ({cfg.env.resolved_backend}), module + connectors, 1 core", out["sampling"], "")
     )
     if not skip_train:
-        out["train"] = bench_train(cfg, train_iterations)
-        t = out["train"]
-        print(
-            f"| end-to-end training (median of {t['iterations_measured']} iterations) | "
-            f"{t['agent_steps_per_s']:,.0f} agent-steps/s | {t['env_steps_per_s']:,.0f} env-steps/s | "
-            f"{t['iteration_time_s']:.1f} s/iteration |"
-        )
+        counts = range(1, cfg.resources.num_env_runners + 1) if scaling else [cfg.resources.num_env_runners]
+        out["train"] = [bench_train(cfg, train_iterations, k) for k in counts if k >= 1] or [
+            bench_train(cfg, train_iterations)
+        ]
+        for t in out["train"]:
+            rows.append(
+                (
+                    f"end-to-end training, {t['num_env_runners']} env runner(s)",
+                    t["agent_steps_per_s"],
+                    f"{t['iteration_time_s']:.1f} s/iter (sample {t['sample_time_s']:.1f} s, learn "
+                    f"{t['learn_time_s']:.1f} s = {t['learn_s_per_1000_agent_steps'] * 1000:.1f} ms per 1,000 agent "
+                    f"steps); peak memory {t['peak_memory_gib']:.2f} GiB",
+                )
+            )
+    lines = [
+        f"### {dt.date.today().isoformat()} — `{command}`",
+        "",
+        f"Machine: {machine_line()}.  ",
+        f"Config: {describe(cfg)}.",
+        "",
+        "| layer | agent-steps/s | notes |",
+        "|---|---|---|",
+        *[f"| {name} | {rate:,.0f} | {note} |" for name, rate, note in rows],
+        "",
+    ]
+    text = "\n".join(lines)
+    print(text)
+    if markdown is not None:
+        with open(markdown, "a") as f:
+            f.write("\n" + text)
     return out
-
-
-def main(argv: list[str] | None = None) -> int:  # pragma: no cover - thin wrapper
-    """``python -m rl_bot.bench`` (same as ``rl-bot bench``)."""
-    from rl_bot.cli import main as cli_main
-
-    return cli_main(["bench", *(argv or [])])
-
-
-if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())

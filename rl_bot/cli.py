@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from rl_bot.config import ConfigError, load_config
 from rl_bot.train import EXIT_BAD_INPUT, add_train_args, train_command
@@ -44,7 +45,16 @@ def _bench(args: argparse.Namespace) -> int:
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    run_bench(cfg, env_seconds=args.env_seconds, train_iterations=args.iterations, skip_train=args.env_only)
+    command = "rl-bot bench " + " ".join(args.raw_args)
+    run_bench(
+        cfg,
+        seconds=args.seconds,
+        train_iterations=args.iterations,
+        skip_train=args.no_train,
+        scaling=not args.no_scaling,
+        markdown=args.markdown,
+        command=command.strip(),
+    )
     return 0
 
 
@@ -70,16 +80,20 @@ def build_parser() -> argparse.ArgumentParser:
     b = sub.add_parser("bench", help="env-only and end-to-end training throughput")
     b.add_argument("--config", help="config to measure (default: quickstart)")
     b.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.FIELD=VALUE")
-    b.add_argument("--env-seconds", type=float, default=10.0, help="seconds of env-only stepping")
-    b.add_argument("--iterations", type=int, default=6, help="training iterations for the end-to-end figure")
-    b.add_argument("--env-only", action="store_true", help="skip the end-to-end training measurement")
+    b.add_argument("--seconds", type=float, default=10.0, help="seconds per single-core layer")
+    b.add_argument("--iterations", type=int, default=6, help="training iterations per end-to-end figure")
+    b.add_argument("--no-train", action="store_true", help="skip the end-to-end training measurements")
+    b.add_argument("--no-scaling", action="store_true", help="end-to-end only at the configured env runners")
+    b.add_argument("--markdown", type=Path, default=None, help="append the table to this file")
     b.set_defaults(func=_bench)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``rl-bot`` console script."""
-    args = build_parser().parse_args(argv)
+    raw = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(raw)
+    args.raw_args = raw[1:]
     return int(args.func(args))
 
 

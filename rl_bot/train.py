@@ -340,6 +340,12 @@ def run(p: TrainPlan, quiet: bool = False) -> TrainSummary:
                 "agent_steps_per_s": d_agent / dt_iter,
                 "wall_time_s": elapsed,
             }
+            timers = result.get("timers", {})
+            if "learner_update_timer" in timers:
+                result["perf"]["sample_time_s"] = timers.get("env_runner_sampling_timer", float("nan"))
+                result["perf"]["learn_time_s"] = timers["learner_update_timer"]
+                if d_agent > 0:
+                    result["perf"]["learn_s_per_1000_agent_steps"] = timers["learner_update_timer"] / d_agent * 1000
             row = select_metrics(result)
             if game_s > 0:
                 row["env/touches_per_minute"] = 60.0 * runners.get("env/touches_sum", 0.0) / game_s

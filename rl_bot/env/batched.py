@@ -131,9 +131,7 @@ class BatchedGame:
 
     # ----------------------------------------------------------------------------------------- stepping
 
-    def step(
-        self, actions: np.ndarray, active: np.ndarray | None = None
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def step(self, actions: np.ndarray, active: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Step the arenas in ``active`` (default: all) with lookup-table ``actions[arena, car]``.
 
         Returns rewards ``[n, cars]``, terminated ``[n]`` and truncated ``[n]`` (False for inactive arenas);
@@ -180,9 +178,18 @@ class BatchedGame:
             car_arr[k] = g[3 + k]
             s = car.get_state()
             flags[k] = (
-                s.last_controls.jump, s.handbrake_val, s.has_jumped, s.is_jumping, s.has_flipped, s.flip_time,
-                s.has_double_jumped, s.air_time_since_jump, s.demo_respawn_timer, s.time_spent_boosting,
-                s.supersonic_time, 0.0,
+                s.last_controls.jump,
+                s.handbrake_val,
+                s.has_jumped,
+                s.is_jumping,
+                s.has_flipped,
+                s.flip_time,
+                s.has_double_jumped,
+                s.air_time_since_jump,
+                s.demo_respawn_timer,
+                s.time_spent_boosting,
+                s.supersonic_time,
+                0.0,
             )
             if s.is_demoed:
                 _demoed_car_rows(car_arr[k], s)
@@ -218,7 +225,9 @@ class BatchedGame:
         rewards[~mask] = 0.0
         any_touch = touched.any(axis=1)
         self.last_touch_tick[any_touch] = self.ticks[any_touch]
-        no_touch = (~any_touch) & ((self.ticks - self.last_touch_tick) / TICKS_PER_SECOND >= self.cfg.no_touch_timeout_s)
+        no_touch = (~any_touch) & (
+            (self.ticks - self.last_touch_tick) / TICKS_PER_SECOND >= self.cfg.no_touch_timeout_s
+        )
         game_over = self.ticks / TICKS_PER_SECOND >= self.cfg.game_timeout_s
         terminated = goal
         truncated = (~goal) & (no_touch | game_over) & mask
@@ -263,8 +272,17 @@ class BatchedGame:
         has_flip = (has_double == 0) & (has_flipped == 0) & (air_since_jump < DOUBLEJUMP_MAX_DELAY)
         can_flip = (on_ground == 0) & (holding_jump == 0) & has_flip
         own_flags = np.stack(
-            [holding_jump, f[..., 1], f[..., 2], f[..., 3], has_flipped, is_flipping, has_double, can_flip,
-             air_since_jump],
+            [
+                holding_jump,
+                f[..., 1],
+                f[..., 2],
+                f[..., 3],
+                has_flipped,
+                is_flipping,
+                has_double,
+                can_flip,
+                air_since_jump,
+            ],
             axis=-1,
         )  # [n, c, 9]
         extra = np.stack(

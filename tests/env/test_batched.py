@@ -44,8 +44,12 @@ def test_batched_and_component_paths_agree_step_by_step(team_size):
     ref_obs = reset_both(ref, batched)
     seen = {"touch": 0, "goal": 0, "truncated": 0, "episodes": 0}
     for t in range(900):
-        np.testing.assert_allclose(batched.observations()[0], np.stack([ref_obs[a] for a in ref.agents]),
-                                   atol=1e-5, err_msg=f"observations differ at step {t}")
+        np.testing.assert_allclose(
+            batched.observations()[0],
+            np.stack([ref_obs[a] for a in ref.agents]),
+            atol=1e-5,
+            err_msg=f"observations differ at step {t}",
+        )
         if t % 150 == 100:  # same state edit in both arenas: the ball rolls into orange's goal
             put_ball_in_front_of_orange_goal(ref.gym.transition_engine._arena)
             put_ball_in_front_of_orange_goal(batched._arenas[0])
@@ -53,14 +57,20 @@ def test_batched_and_component_paths_agree_step_by_step(team_size):
         acts = np.array([chase[a] if rng.random() < 0.7 else rng.integers(NUM_ACTIONS) for a in ref.agents])
         ref_obs, ref_rew, term, trunc = ref.step({a: np.array([x]) for a, x in zip(ref.agents, acts, strict=True)})
         rew, b_term, b_trunc = batched.step(acts[None, :])
-        np.testing.assert_allclose(rew[0], [ref_rew[a] for a in ref.agents], atol=1e-5,
-                                   err_msg=f"rewards differ at step {t}")
+        np.testing.assert_allclose(
+            rew[0], [ref_rew[a] for a in ref.agents], atol=1e-5, err_msg=f"rewards differ at step {t}"
+        )
         assert (bool(b_term[0]), bool(b_trunc[0])) == (term, trunc), f"done flags differ at step {t}"
         seen["touch"] += ref.stats.touches > 0 and any(c.ball_touches for c in ref.state.cars.values())
         if term or trunc:
             b, r = batched.stats[0], ref.stats
             assert (b.length, b.touches, b.goals_blue, b.goals_orange, b.touches_by_agent) == (
-                r.length, r.touches, r.goals_blue, r.goals_orange, r.touches_by_agent)
+                r.length,
+                r.touches,
+                r.goals_blue,
+                r.goals_orange,
+                r.touches_by_agent,
+            )
             assert (b.return_blue, b.return_orange) == pytest.approx((r.return_blue, r.return_orange), abs=1e-4)
             seen["goal"] += term
             seen["truncated"] += trunc
@@ -83,8 +93,9 @@ def test_demolished_car_is_observed_like_rlgym_on_the_same_arena():
         batched.step(rng.integers(NUM_ACTIONS, size=(1, 4)))
         state = engine._get_state()  # rlgym's own reading of the very same arena
         ref = batched.games[0].gym.obs_builder.build_obs(batched.agents, state, {})
-        np.testing.assert_allclose(batched.observations()[0], np.stack([ref[a] for a in batched.agents]),
-                                   atol=1e-5, err_msg=f"step {t}")
+        np.testing.assert_allclose(
+            batched.observations()[0], np.stack([ref[a] for a in batched.agents]), atol=1e-5, err_msg=f"step {t}"
+        )
         if 10 <= t < 20:
             assert state.cars["blue-0"].is_demoed
 

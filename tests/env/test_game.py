@@ -2,6 +2,7 @@
 
 from typing import Any
 
+import driving
 import numpy as np
 import pytest
 from rlgym.api import RLGym, StateMutator
@@ -14,8 +15,6 @@ from rlgym.rocket_league.state_mutators import FixedTeamSizeMutator, MutatorSequ
 from rl_bot.config import EnvConfig, RewardTerm
 from rl_bot.env.components import PaddedDefaultObs, VelocityPlayerToBallReward
 from rl_bot.env.game import NUM_ACTIONS, RLGymGame, agent_ids
-
-import driving
 
 IDLE = driving.IDLE
 
