@@ -50,7 +50,7 @@ def build_ppo_config(cfg: TrainConfig) -> PPOConfig:
     p = cfg.ppo
     r = cfg.resources
     runner_cls = BatchedEnvRunner if cfg.env.resolved_backend == "batched" else None
-    return (
+    ppo = (
         PPOConfig()
         .api_stack(enable_rl_module_and_learner=True, enable_env_runner_and_connector_v2=True)
         .environment(ENV_NAME, env_config={"env": cfg.env.model_dump(mode="json"), "seed": cfg.run.seed})
@@ -88,7 +88,21 @@ def build_ppo_config(cfg: TrainConfig) -> PPOConfig:
             minibatch_size=p.minibatch_size,
             num_epochs=p.num_epochs,
         )
+        .framework(
+            "torch",
+            torch_compile_learner=cfg.learner.torch_compile,
+            torch_compile_learner_what_to_compile="forward_train",
+            torch_compile_learner_dynamo_backend="inductor",
+        )
         .callbacks(EnvMetricsCallback)
         .debugging(seed=cfg.run.seed, log_level=cfg.run.log_level)
         .reporting(metrics_num_episodes_for_smoothing=100)
     )
+    if cfg.learner.mixed_precision:
+        import torch
+
+        from rl_bot.learner import MixedPrecisionPPOTorchLearner
+
+        ppo.learners(learner_class=MixedPrecisionPPOTorchLearner)
+        ppo.experimental(_torch_grad_scaler_class=torch.amp.GradScaler)
+    return ppo

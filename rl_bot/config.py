@@ -241,6 +241,18 @@ class ResourcesConfig(_Section):
     )
 
 
+class LearnerConfig(_Section):
+    """Learner speed options for GPU learners (on CPU they stay off: the config refuses them)."""
+
+    mixed_precision: bool = Field(
+        False,
+        description="Forward pass and loss in float16 autocast with a torch GradScaler (GPU learners only).",
+    )
+    torch_compile: bool = Field(
+        False, description="torch.compile the module's forward_train on the learner (GPU learners only)."
+    )
+
+
 class StopConfig(_Section):
     """Training stops at whichever limit comes first (counted over the whole run, resumes included)."""
 
@@ -304,9 +316,20 @@ class TrainConfig(_Section):
     model: ModelConfig = Field(default_factory=ModelConfig, description="The policy network.")
     ppo: PPOSection = Field(default_factory=PPOSection, description="PPO hyperparameters.")
     resources: ResourcesConfig = Field(default_factory=ResourcesConfig, description="Cluster layout.")
+    learner: LearnerConfig = Field(default_factory=LearnerConfig, description="Learner speed options (GPU).")
     stop: StopConfig = Field(default_factory=lambda: StopConfig(iterations=10), description="Stop limits.")
     checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig, description="Checkpointing.")
     tracking: TrackingConfig = Field(default_factory=TrackingConfig, description="MLflow.")
+
+    @model_validator(mode="after")
+    def _gpu_only(self) -> TrainConfig:
+        on = [k for k in ("mixed_precision", "torch_compile") if getattr(self.learner, k)]
+        if on and self.resources.num_gpus_per_learner == 0:
+            raise ValueError(
+                f"learner.{on[0]}=true needs a GPU learner: set resources.num_gpus_per_learner > 0 or turn it off "
+                "(on CPU both stay off)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _cross(self) -> TrainConfig:

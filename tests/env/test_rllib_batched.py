@@ -8,8 +8,15 @@ from rl_bot.algo import build_ppo_config
 from rl_bot.config import load_config
 from rl_bot.env.rllib_batched import BatchedEnvRunner
 
-TINY = ["resources.num_env_runners=0", "resources.num_envs_per_env_runner=3", "model.fcnet_hiddens=[16]",
-        "model.lstm_cell_size=8", "env.no_touch_timeout_s=1", "env.game_timeout_s=2", "run.seed=4"]
+TINY = [
+    "resources.num_env_runners=0",
+    "resources.num_envs_per_env_runner=3",
+    "model.fcnet_hiddens=[16]",
+    "model.lstm_cell_size=8",
+    "env.no_touch_timeout_s=1",
+    "env.game_timeout_s=2",
+    "run.seed=4",
+]
 
 
 def make_runner(backend):
@@ -21,7 +28,7 @@ def make_runner(backend):
 
 def first_observations(runner):
     episodes = runner.sample(num_timesteps=3, explore=True)
-    return sorted((tuple(e.get_observations(0)["blue-0"][:60].round(5)) for e in episodes))
+    return sorted(tuple(e.get_observations(0)["blue-0"][:60].round(5)) for e in episodes)
 
 
 def test_batched_runner_starts_the_same_games_as_the_rlgym_runner():
