@@ -51,26 +51,41 @@ def _median_rate(step_chunk, seconds: float, chunks: int = 5) -> float:
     return statistics.median(rates)
 
 
-def bench_physics(cfg: TrainConfig, seconds: float, arenas: int = 32) -> float:
-    """Agent-steps/s of bare RocketSim: ``arena.step(tick_skip)`` on ``arenas`` arenas, controls untouched."""
+def bench_physics(cfg: TrainConfig, seconds: float, arenas: int = 32, seed: int = 0) -> float:
+    """Agent-steps/s of bare RocketSim: ``arena.step(tick_skip)`` on ``arenas`` arenas.
+
+    Same workload as the env layers: every car gets a uniformly random lookup-table action each step (pre-built
+    ``CarControls``, the cheapest way to set them) and each arena restarts at a kickoff every 150 steps.
+    """
     import RocketSim as rsim
 
-    game = RLGymGame(cfg.env)  # initialises RocketSim with rlgym's collision meshes
-    game.close()
-    pool = []
+    from rl_bot.env.batched import _controls
+    from rl_bot.env.game import RLGymGame as _Game
+
+    _Game(cfg.env).close()  # initialises RocketSim with rlgym's collision meshes
+    from rlgym.rocket_league.action_parsers import LookupTableAction
+
+    controls = [_controls(row) for row in LookupTableAction.make_lookup_table()]
+    rng = np.random.default_rng(seed)
+    pool, cars = [], []
     for _ in range(arenas):
         a = rsim.Arena(rsim.GameMode.SOCCAR)
-        for team in (rsim.Team.BLUE, rsim.Team.ORANGE):
-            for _ in range(cfg.env.team_size):
-                a.add_car(team).set_controls(rsim.CarControls(throttle=1.0))
-        a.reset_kickoff(-1)
+        cars.append([a.add_car(team) for team in (rsim.Team.BLUE, rsim.Team.ORANGE) for _ in range(cfg.env.team_size)])
+        a.reset_kickoff(int(rng.integers(2**31 - 1)))
         pool.append(a)
-    ts, cars = cfg.env.tick_skip, 2 * cfg.env.team_size
+    ts, n_cars, steps = cfg.env.tick_skip, 2 * cfg.env.team_size, [0]
 
     def chunk() -> int:
-        for a in pool:
+        acts = rng.integers(NUM_ACTIONS, size=(arenas, n_cars))
+        for a, arena_cars, arena_acts in zip(pool, cars, acts, strict=True):
+            for car, x in zip(arena_cars, arena_acts, strict=True):
+                car.set_controls(controls[x])
             a.step(ts)
-        return len(pool) * cars
+        steps[0] += 1
+        if steps[0] % 150 == 0:
+            for a in pool:
+                a.reset_kickoff(int(rng.integers(2**31 - 1)))
+        return arenas * n_cars
 
     return _median_rate(chunk, seconds)
 
@@ -244,7 +259,7 @@ def run_bench(
         "sampling": bench_sampling(cfg, seconds),
     }
     rows = [
-        ("physics only: `Arena.step`, 1 core", out["physics"], ""),
+        ("physics only: `Arena.step`, random controls, 1 core", out["physics"], ""),
         ("env only, rlgym components, 1 core, random actions", out["env_component"], ""),
     ]
     if out["env_batched"] is not None:
