@@ -45,7 +45,8 @@ def _bench(args: argparse.Namespace) -> int:
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    command = "rl-bot bench " + " ".join(args.raw_args)
+    shown = [a for i, a in enumerate(args.raw_args) if a != "--markdown" and args.raw_args[i - 1] != "--markdown"]
+    command = "rl-bot bench " + " ".join(shown)
     run_bench(
         cfg,
         seconds=args.seconds,
