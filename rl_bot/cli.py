@@ -45,7 +45,12 @@ def _bench(args: argparse.Namespace) -> int:
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    shown = [a for i, a in enumerate(args.raw_args) if a != "--markdown" and args.raw_args[i - 1] != "--markdown"]
+    shown, skip = [], False
+    for a in args.raw_args:  # where the table is written is not part of what was measured
+        if skip or a == "--markdown" or a.startswith("--markdown="):
+            skip = a == "--markdown"
+            continue
+        shown.append(a)
     command = "rl-bot bench " + " ".join(shown)
     run_bench(
         cfg,
