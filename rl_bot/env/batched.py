@@ -80,6 +80,9 @@ class BatchedGame:
         self.agents = list(self.games[0].agents)
         self.num_cars = c = len(self.agents)
         self.teams = np.array([0 if a.startswith("blue") else 1 for a in self.agents])
+        # RocketSimEngine keeps its arena, cars (agent id -> RocketSim car, in agent order) and per-car touch
+        # counts (filled by its ball-touch callback) in private attributes; rlgym-rocket-league is pinned to
+        # 2.0.1 and the lock-step agreement test fails if that layout changes.
         self._engines = [g.gym.transition_engine for g in self.games]
         self._arenas = [e._arena for e in self._engines]
         self._pads = [a.get_boost_pads() for a in self._arenas]
