@@ -33,6 +33,7 @@ from ray.rllib.utils.metrics import (
 
 from rl_bot.config import EnvConfig
 from rl_bot.env.batched import OBS_SIZE, BatchedGame
+from rl_bot.env.connectors import use_indexed_pieces
 from rl_bot.env.game import NUM_ACTIONS
 from rl_bot.env.rllib_env import derive_seed
 
@@ -125,8 +126,17 @@ class BatchedEnvRunner(MultiAgentEnvRunner):
 
     It also counts sampled steps locally and logs the totals once per ``sample()`` call: the parent logs
     ``2 + 4 x cars`` values into the MetricsLogger per env step (15 % of sampling time in the profile in
-    docs/benchmarks.md); the reduced metrics are the same sums.
+    docs/benchmarks.md); the reduced metrics are the same sums. And it replaces two module-to-env connector
+    pieces with dict-indexed versions (:mod:`rl_bot.env.connectors`) that give the same output.
     """
+
+    #: swap in the dict-indexed module-to-env pieces of :mod:`rl_bot.env.connectors` (same output)
+    INDEXED_CONNECTORS = True
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        if self.INDEXED_CONNECTORS and getattr(self, "_module_to_env", None) is not None:
+            use_indexed_pieces(self._module_to_env)
 
     def sample(self, *args: Any, **kwargs: Any) -> Any:
         try:

@@ -59,3 +59,36 @@ def test_batched_runner_counts_every_sampled_step_and_episode():
         assert obs.shape == (172,) and obs.dtype == np.float32
     finally:
         runner.stop()
+
+
+class StockConnectorsRunner(BatchedEnvRunner):
+    INDEXED_CONNECTORS = False
+
+
+def test_indexed_connector_pieces_sample_exactly_the_same_episodes():
+    from ray.rllib.connectors.module_to_env.unbatch_to_individual_items import UnBatchToIndividualItems
+
+    from rl_bot.env.connectors import IndexedListifyDataForVectorEnv, IndexedUnBatchToIndividualItems
+
+    cfg = load_config(None, [*TINY, "resources.num_envs_per_env_runner=5", "env.backend=batched"])
+    traces = []
+    for cls in (StockConnectorsRunner, BatchedEnvRunner):
+        runner = cls(config=build_ppo_config(cfg))  # seeds torch and the envs the same way each time
+        kinds = {type(c) for c in runner._module_to_env.connectors}
+        assert (IndexedUnBatchToIndividualItems in kinds) == (cls is BatchedEnvRunner)
+        assert (UnBatchToIndividualItems in kinds) == (cls is StockConnectorsRunner)
+        assert (IndexedListifyDataForVectorEnv in kinds) == (cls is BatchedEnvRunner)
+        try:
+            episodes = runner.sample(num_timesteps=200, explore=True)
+            trace = []
+            for e in sorted(episodes, key=lambda e: (e.env_t_started, str(e.get_observations(0)["blue-0"][:8]))):
+                for aid in ("blue-0", "orange-0"):
+                    sa = e.agent_episodes[aid]
+                    trace.append((aid, np.asarray(sa.get_actions()).tolist(),
+                                  np.round(np.asarray(sa.get_extra_model_outputs("action_logp")), 5).tolist(),
+                                  np.round(np.asarray(sa.get_observations()), 5).tolist()))
+            traces.append(trace)
+        finally:
+            runner.stop()
+    assert traces[0] == traces[1]
+    assert sum(len(t[1]) for t in traces[0]) >= 400  # 200 env steps x 2 cars were compared
