@@ -120,3 +120,18 @@ def test_custom_components_are_refused_with_the_fix():
     assert "set env.backend=rlgym" in batched_support_problems(cfg)[0]
     with pytest.raises(ValueError, match="env.backend=rlgym"):
         BatchedGame(cfg, 1)
+
+
+def test_multi_step_thread_pool_gives_the_same_games_as_the_loop():
+    cfg = EnvConfig(team_size=2)
+    games = [BatchedGame(cfg, num_arenas=3, multi_step=ms) for ms in (False, True)]
+    for g in games:
+        for i in range(3):
+            g.seed(i, 100 + i)
+            g.reset(i)
+    rng = np.random.default_rng(0)
+    for _ in range(120):
+        acts = rng.integers(NUM_ACTIONS, size=(3, 4))
+        outs = [g.step(acts) for g in games]
+        np.testing.assert_array_equal(games[0].observations(), games[1].observations())
+        np.testing.assert_array_equal(outs[0][0], outs[1][0])

@@ -84,9 +84,14 @@ def test_indexed_connector_pieces_sample_exactly_the_same_episodes():
             for e in sorted(episodes, key=lambda e: (e.env_t_started, str(e.get_observations(0)["blue-0"][:8]))):
                 for aid in ("blue-0", "orange-0"):
                     sa = e.agent_episodes[aid]
-                    trace.append((aid, np.asarray(sa.get_actions()).tolist(),
-                                  np.round(np.asarray(sa.get_extra_model_outputs("action_logp")), 5).tolist(),
-                                  np.round(np.asarray(sa.get_observations()), 5).tolist()))
+                    trace.append(
+                        (
+                            aid,
+                            np.asarray(sa.get_actions()).tolist(),
+                            np.round(np.asarray(sa.get_extra_model_outputs("action_logp")), 5).tolist(),
+                            np.round(np.asarray(sa.get_observations()), 5).tolist(),
+                        )
+                    )
             traces.append(trace)
         finally:
             runner.stop()
