@@ -69,14 +69,17 @@ class BatchedGame:
     Cars are ordered like rlgym's agent ids: blue-0.., orange-0.. (``agents``).
     """
 
-    def __init__(self, cfg: EnvConfig, num_arenas: int, multi_step: bool = False):
+    def __init__(self, cfg: EnvConfig, num_arenas: int, multi_step: bool = False, games: list[RLGymGame] | None = None):
         problems = batched_support_problems(cfg)
         if problems:
             raise ValueError("; ".join(problems))
         self.cfg = cfg
         self.n = num_arenas
         self.multi_step = multi_step
-        self.games = [RLGymGame(cfg) for _ in range(num_arenas)]
+        # ``games``: existing rlgym games to read (the agreement test compares both readings of one arena).
+        self.games = list(games) if games is not None else [RLGymGame(cfg) for _ in range(num_arenas)]
+        if len(self.games) != num_arenas:
+            raise ValueError(f"got {len(self.games)} games for num_arenas={num_arenas}")
         self.agents = list(self.games[0].agents)
         self.num_cars = c = len(self.agents)
         self.teams = np.array([0 if a.startswith("blue") else 1 for a in self.agents])
@@ -121,6 +124,10 @@ class BatchedGame:
     def reset(self, i: int) -> None:
         """Kickoff in arena ``i`` through rlgym's mutators and engine."""
         self.games[i].gym.reset()
+        self.start_episode(i)
+
+    def start_episode(self, i: int) -> None:
+        """Zero arena ``i``'s episode counters and read its state (after a reset done elsewhere)."""
         self.ticks[i] = 0
         self.last_touch_tick[i] = 0
         self.touches[i] = 0
