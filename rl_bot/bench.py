@@ -59,13 +59,13 @@ def bench_physics(cfg: TrainConfig, seconds: float, arenas: int = 32, seed: int 
     """
     import RocketSim as rsim
 
-    from rl_bot.env.batched import _controls
+    from rl_bot.env.batched import car_controls
     from rl_bot.env.game import RLGymGame as _Game
 
     _Game(cfg.env).close()  # initialises RocketSim with rlgym's collision meshes
     from rlgym.rocket_league.action_parsers import LookupTableAction
 
-    controls = [_controls(row) for row in LookupTableAction.make_lookup_table()]
+    controls = [car_controls(row) for row in LookupTableAction.make_lookup_table()]
     rng = np.random.default_rng(seed)
     pool, cars = [], []
     for _ in range(arenas):

@@ -37,7 +37,7 @@ _C_BOOST, _C_ON_GROUND = 10, 8
 _C_POS, _C_VEL, _C_ANG, _C_FWD, _C_UP = slice(11, 14), slice(18, 21), slice(21, 24), slice(24, 27), slice(30, 33)
 
 
-def _controls(row: np.ndarray) -> rsim.CarControls:
+def car_controls(row: np.ndarray) -> rsim.CarControls:
     # By attribute: the positional constructor's order (…, boost, jump, …) differs from the table's.
     c = rsim.CarControls()
     c.throttle, c.steer, c.pitch, c.yaw, c.roll = (float(x) for x in row[:5])
@@ -92,7 +92,7 @@ class BatchedGame:
         from rlgym.rocket_league.action_parsers import LookupTableAction
 
         table = LookupTableAction.make_lookup_table()
-        self._controls = [_controls(row) for row in table]
+        self._controls = [car_controls(row) for row in table]
         self.weights = {"goal": 0.0, "touch": 0.0, "velocity_player_to_ball": 0.0}
         for term in cfg.rewards:
             self.weights[term.name] += term.weight
