@@ -38,6 +38,7 @@ _C_POS, _C_VEL, _C_ANG, _C_FWD, _C_UP = slice(11, 14), slice(18, 21), slice(21, 
 
 
 def car_controls(row: np.ndarray) -> rsim.CarControls:
+    """RocketSim controls for one lookup-table row ``[throttle, steer, pitch, yaw, roll, jump, boost, handbrake]``."""
     # By attribute: the positional constructor's order (…, boost, jump, …) differs from the table's.
     c = rsim.CarControls()
     c.throttle, c.steer, c.pitch, c.yaw, c.roll = (float(x) for x in row[:5])
