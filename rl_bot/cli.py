@@ -11,7 +11,8 @@ from rl_bot.train import EXIT_BAD_INPUT, add_train_args, train_command
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from rl_bot.evaluate import ModulePolicy, RandomPolicy, play_selfplay, resolve_checkpoint
+    from rl_bot.evaluate import ModulePolicy, RandomPolicy, RulePolicy, play_match, play_selfplay, resolve_checkpoint
+    from rl_bot.league.elo import ANCHOR_RATINGS
 
     try:
         cfg = load_config(args.config, args.overrides)
@@ -22,18 +23,31 @@ def _eval(args: argparse.Namespace) -> int:
             env_cfg = env_cfg.model_copy(update={"team_size": args.team_size})
         if args.games < 1:
             raise ConfigError([f"--games must be >= 1 (got {args.games})"], "--games")
+        if args.checkpoint and args.player:
+            raise ConfigError(["give either --checkpoint or --player, not both"], "--player")
         ckpt = resolve_checkpoint(args.checkpoint) if args.checkpoint else None
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
+
+    def make(kind: str, seed: int):
+        return RulePolicy() if kind == "rule" else RandomPolicy(seed=seed)
+
     if ckpt is not None:
         policy = ModulePolicy.from_checkpoint(ckpt, explore=not args.greedy, seed=args.seed)
         label = f"checkpoint {ckpt}" + (" (greedy)" if args.greedy else " (sampled actions)")
     else:
-        policy = RandomPolicy(seed=args.seed)
-        label = "uniformly random policy"
-    report = play_selfplay(policy, env_cfg, args.games, seed=args.seed)
-    print(report.line(label))
+        kind = args.player or "random"
+        policy = make(kind, args.seed)
+        label = "rule-based bot" if kind == "rule" else "uniformly random policy"
+    if args.opponent == "self":
+        print(play_selfplay(policy, env_cfg, args.games, seed=args.seed).line(label))
+    else:
+        opponent = make(args.opponent, args.seed + 1)
+        report = play_match(
+            policy, opponent, env_cfg, args.games, args.opponent, ANCHOR_RATINGS[args.opponent], seed=args.seed
+        )
+        print(report.line(label))
     return 0
 
 
@@ -73,8 +87,20 @@ def build_parser() -> argparse.ArgumentParser:
     add_train_args(t)
     t.set_defaults(func=train_command)
 
-    e = sub.add_parser("eval", help="self-play games with a checkpoint (or random): touches/min, goals")
-    e.add_argument("--checkpoint", help="checkpoint folder or run directory (omit: uniformly random policy)")
+    e = sub.add_parser("eval", help="real games: self-play touches/min, or matches against rule/random")
+    e.add_argument("--checkpoint", help="checkpoint folder or run directory of the policy to evaluate")
+    e.add_argument(
+        "--player",
+        choices=["rule", "random"],
+        default=None,
+        help="evaluate a built-in policy instead of a checkpoint (default without --checkpoint: random)",
+    )
+    e.add_argument(
+        "--opponent",
+        choices=["self", "rule", "random"],
+        default="self",
+        help="self: the policy drives every car (touches/min); rule/random: matches, win rate, Elo",
+    )
     e.add_argument("--games", type=int, default=50, help="episodes to play")
     e.add_argument("--team-size", type=int, default=None, help="cars per team (default: from config)")
     e.add_argument("--greedy", action="store_true", help="argmax actions instead of sampling")

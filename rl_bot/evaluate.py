@@ -59,8 +59,8 @@ class ModulePolicy:
             init = self.module.get_initial_state()
             self.state = {a: {k: v.unsqueeze(0) for k, v in init.items()} for a in agents}
 
-    def act(self, obs: dict[str, np.ndarray]) -> dict[str, int]:
-        """One action per car (sampled when ``explore``, else argmax)."""
+    def act(self, obs: dict[str, np.ndarray], state: Any = None) -> dict[str, int]:
+        """One action per car in ``obs`` (sampled when ``explore``, else argmax)."""
         torch = self.torch
         agents = list(obs)
         batch: dict[str, Any] = {"obs": torch.from_numpy(np.stack([obs[a] for a in agents]))}
@@ -91,9 +91,25 @@ class RandomPolicy:
     def reset(self, agents: list[str]) -> None:
         """Nothing to reset."""
 
-    def act(self, obs: dict[str, np.ndarray]) -> dict[str, int]:
-        """One random action per car."""
+    def act(self, obs: dict[str, np.ndarray], state: Any = None) -> dict[str, int]:
+        """One random action per car in ``obs``."""
         return {a: int(self.rng.integers(NUM_ACTIONS)) for a in obs}
+
+
+class RulePolicy:
+    """The scripted :class:`~rl_bot.league.rule_bot.RuleBot`, acting from the game state."""
+
+    def __init__(self) -> None:
+        from rl_bot.league.rule_bot import RuleBot
+
+        self.bot = RuleBot()
+
+    def reset(self, agents: list[str]) -> None:
+        """Stateless."""
+
+    def act(self, obs: dict[str, np.ndarray], state: Any = None) -> dict[str, int]:
+        """One action per car in ``obs``, computed from ``state``."""
+        return self.bot.act(state, list(obs))
 
 
 @dataclass(frozen=True)
@@ -137,7 +153,7 @@ def play_selfplay(policy: Any, env_cfg: EnvConfig, episodes: int, seed: int = 0)
             policy.reset(game.agents)
             done = False
             while not done:
-                actions = {a: np.atleast_1d(np.int64(x)) for a, x in policy.act(obs).items()}
+                actions = {a: np.atleast_1d(np.int64(x)) for a, x in policy.act(obs, game.state).items()}
                 obs, _, term, trunc = game.step(actions)
                 done = term or trunc
             s = game.stats
@@ -157,3 +173,93 @@ def play_selfplay(policy: Any, env_cfg: EnvConfig, episodes: int, seed: int = 0)
         touches_per_minute_ci=bootstrap_ratio_ci(t, m, seed),
         goals_per_episode=float(np.mean(goals)),
     )
+
+
+@dataclass(frozen=True)
+class MatchReport:
+    """Results of ``games`` games of a player against an opponent (sides alternate; blue first)."""
+
+    games: int
+    wins: int
+    draws: int
+    losses: int
+    goals_for: int
+    goals_against: int
+    opponent: str
+    opponent_rating: float
+
+    @property
+    def win_rate(self) -> float:
+        """Wins / games."""
+        return self.wins / self.games
+
+    @property
+    def win_rate_ci(self) -> tuple[float, float]:
+        """95 % Wilson interval of the win rate."""
+        from rl_bot.league.elo import wilson_interval
+
+        return wilson_interval(self.wins, self.games)
+
+    @property
+    def score_rate(self) -> float:
+        """(wins + draws / 2) / games, the Elo score."""
+        return (self.wins + 0.5 * self.draws) / self.games
+
+    @property
+    def elo(self) -> float:
+        """Performance rating against the opponent's rating."""
+        from rl_bot.league.elo import performance_rating
+
+        return performance_rating(self.score_rate, self.games, self.opponent_rating)
+
+    def line(self, label: str) -> str:
+        """Human summary."""
+        lo, hi = self.win_rate_ci
+        return (
+            f"{label} vs {self.opponent}: {self.games} games | W-D-L {self.wins}-{self.draws}-{self.losses} | "
+            f"goals {self.goals_for}-{self.goals_against} | win rate {self.win_rate:.2f} (95% CI {lo:.2f}-"
+            f"{hi:.2f}) | Elo estimate {self.elo:.0f} (opponent rated {self.opponent_rating:.0f})"
+        )
+
+
+def play_match(
+    player: Any,
+    opponent: Any,
+    env_cfg: EnvConfig,
+    games: int,
+    opponent_name: str,
+    opponent_rating: float,
+    seed: int = 0,
+) -> MatchReport:
+    """Play real RocketSim games, ``player`` on blue in even games and orange in odd ones; a game ends on a goal
+    (a win or loss) or a timeout (a draw)."""
+    from rl_bot.league.elo import outcome_from_goals
+
+    game = RLGymGame(env_cfg)
+    game.seed(seed)
+    wins = draws = losses = goals_for = goals_against = 0
+    try:
+        for g in range(games):
+            player_team = g % 2
+            mine = [a for a in game.agents if (a.startswith("orange") == bool(player_team))]
+            theirs = [a for a in game.agents if a not in mine]
+            obs = game.reset()
+            player.reset(mine)
+            opponent.reset(theirs)
+            done = False
+            while not done:
+                acts = player.act({a: obs[a] for a in mine}, game.state)
+                acts.update(opponent.act({a: obs[a] for a in theirs}, game.state))
+                obs, _, term, trunc = game.step({a: np.atleast_1d(np.int64(x)) for a, x in acts.items()})
+                done = term or trunc
+            s = game.stats
+            gf, ga = (s.goals_blue, s.goals_orange) if player_team == 0 else (s.goals_orange, s.goals_blue)
+            goals_for += gf
+            goals_against += ga
+            score = outcome_from_goals(gf, ga)
+            wins += score == 1.0
+            draws += score == 0.5
+            losses += score == 0.0
+    finally:
+        game.close()
+    return MatchReport(games, wins, draws, losses, goals_for, goals_against, opponent_name, opponent_rating)

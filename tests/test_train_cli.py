@@ -163,3 +163,21 @@ def test_resource_problems_names_cpus_and_gpus():
     assert "need 4 CPUs but the Ray cluster has 2" in problems[0]
     assert "needs 1 GPUs but the Ray cluster has 0" in problems[1]
     assert resource_problems(cfg, cpus=8, gpus=1, where="x") == []
+
+
+def test_eval_matches_against_built_in_opponents(tmp_path):
+    rc, err = rl_bot("eval", "--player", "rule", "--checkpoint", str(tmp_path), env_home=tmp_path)
+    assert rc == 2 and "either --checkpoint or --player" in err
+    rc, err = rl_bot("eval", "--opponent", "snapshot:3", env_home=tmp_path)
+    assert rc == 2 and "--opponent" in err
+    proc = subprocess.run(
+        [sys.executable, "-m", "rl_bot.cli", "eval", "--player", "rule", "--opponent", "random", "--games", "6"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    line = proc.stdout.strip().splitlines()[-1]
+    assert line.startswith("rule-based bot vs random: 6 games | W-D-L ")
+    for part in ("goals ", "win rate ", "(95% CI ", "Elo estimate ", "(opponent rated 1000)"):
+        assert part in line

@@ -1,0 +1,1 @@
+"""League: Elo maths and the rule-based bot (pure: no Ray import)."""
