@@ -134,6 +134,19 @@ class SelfPlayReport:
         )
 
 
+def play_episode(game: RLGymGame, sides: list[tuple[Any, list[str]]]) -> Any:
+    """Reset ``game`` and play one episode, each policy acting for its cars; returns the episode's stats."""
+    obs = game.reset()
+    done = False
+    while not done:
+        actions: dict[str, int] = {}
+        for policy, cars in sides:
+            actions.update(policy.act({a: obs[a] for a in cars}, game.state))
+        obs, _, term, trunc = game.step({a: np.atleast_1d(np.int64(x)) for a, x in actions.items()})
+        done = term or trunc
+    return game.stats
+
+
 def bootstrap_ratio_ci(num: np.ndarray, den: np.ndarray, seed: int = 0, n: int = 2000) -> tuple[float, float]:
     """95 % percentile-bootstrap interval of ``sum(num)/sum(den)`` resampling episodes."""
     rng = np.random.default_rng(seed)
@@ -149,14 +162,8 @@ def play_selfplay(policy: Any, env_cfg: EnvConfig, episodes: int, seed: int = 0)
     touches, minutes, goals = [], [], []
     try:
         for _ in range(episodes):
-            obs = game.reset()
             policy.reset(game.agents)
-            done = False
-            while not done:
-                actions = {a: np.atleast_1d(np.int64(x)) for a, x in policy.act(obs, game.state).items()}
-                obs, _, term, trunc = game.step(actions)
-                done = term or trunc
-            s = game.stats
+            s = play_episode(game, [(policy, game.agents)])
             touches.append(s.touches)
             minutes.append(s.length * env_cfg.step_seconds / 60.0)
             goals.append(s.goals_blue + s.goals_orange)
@@ -243,16 +250,9 @@ def play_match(
             player_team = g % 2
             mine = [a for a in game.agents if (a.startswith("orange") == bool(player_team))]
             theirs = [a for a in game.agents if a not in mine]
-            obs = game.reset()
             player.reset(mine)
             opponent.reset(theirs)
-            done = False
-            while not done:
-                acts = player.act({a: obs[a] for a in mine}, game.state)
-                acts.update(opponent.act({a: obs[a] for a in theirs}, game.state))
-                obs, _, term, trunc = game.step({a: np.atleast_1d(np.int64(x)) for a, x in acts.items()})
-                done = term or trunc
-            s = game.stats
+            s = play_episode(game, [(player, mine), (opponent, theirs)])
             gf, ga = (s.goals_blue, s.goals_orange) if player_team == 0 else (s.goals_orange, s.goals_blue)
             goals_for += gf
             goals_against += ga

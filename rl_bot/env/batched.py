@@ -46,11 +46,6 @@ def car_controls(row: np.ndarray) -> rsim.CarControls:
     return c
 
 
-def batched_support_problems(cfg: EnvConfig) -> list[str]:
-    """Why ``cfg`` cannot run on the batched path (custom components need the rlgym path)."""
-    return cfg.batched_problems()
-
-
 _MIRROR = np.array([-1.0, -1.0, 1.0], np.float32)
 
 
@@ -71,7 +66,7 @@ class BatchedGame:
     """
 
     def __init__(self, cfg: EnvConfig, num_arenas: int, multi_step: bool = False, games: list[RLGymGame] | None = None):
-        problems = batched_support_problems(cfg)
+        problems = cfg.batched_problems()
         if problems:
             raise ValueError("; ".join(problems))
         self.cfg = cfg

@@ -6,7 +6,7 @@ import pytest
 import RocketSim as rsim
 
 from rl_bot.config import EnvConfig, RewardTerm
-from rl_bot.env.batched import BatchedGame, batched_support_problems
+from rl_bot.env.batched import BatchedGame
 from rl_bot.env.game import NUM_ACTIONS, RLGymGame
 
 
@@ -139,7 +139,7 @@ def test_many_arenas_step_independently_and_reset_only_when_asked():
 
 def test_custom_components_are_refused_with_the_fix():
     cfg = EnvConfig(rewards=(RewardTerm(name="custom_reward:ConstantReward"),))
-    assert "set env.backend=rlgym" in batched_support_problems(cfg)[0]
+    assert "set env.backend=rlgym" in cfg.batched_problems()[0]
     with pytest.raises(ValueError, match="env.backend=rlgym"):
         BatchedGame(cfg, 1)
 
