@@ -109,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.FIELD=VALUE")
     e.set_defaults(func=_eval)
 
-    b = sub.add_parser("bench", help="env-only and end-to-end training throughput")
+    b = sub.add_parser("bench", help="throughput per layer: physics, env, sampling, end-to-end training")
     b.add_argument("--config", help="config to measure (default: quickstart)")
     b.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.FIELD=VALUE")
     b.add_argument("--seconds", type=float, default=10.0, help="seconds per single-core layer")
