@@ -134,7 +134,7 @@ class EnvConfig(_Section):
     multi_step: bool = Field(
         False,
         description="batched backend: step a runner's arenas with RocketSim's multi_step thread pool instead of a "
-        "plain loop (faster only when the runner has spare cores).",
+        "plain loop (on one core the loop measured faster; the pool only helps with spare cores).",
     )
 
     def batched_problems(self) -> list[str]:

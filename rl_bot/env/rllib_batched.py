@@ -106,7 +106,6 @@ class BatchedRocketLeagueVectorEnv(VectorMultiAgentEnv):
             trunc_l.append(trunc)
             if te or tr:
                 summary = game.stats[i].as_info(self.env_cfg.step_seconds)
-                summary["terminated"] = te
                 info_l.append({a: {"episode_summary": summary} for a in agents})
             else:
                 info_l.append({})

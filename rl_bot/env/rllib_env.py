@@ -68,7 +68,6 @@ class RocketLeagueEnv(MultiAgentEnv):
         infos: dict[str, dict] = {a: {} for a in obs}
         if done:
             summary = self.game.stats.as_info(self.env_cfg.step_seconds)
-            summary["terminated"] = bool(terminated)
             for a in obs:
                 infos[a]["episode_summary"] = summary
         return obs, rewards, terms, truncs, infos
