@@ -14,8 +14,10 @@ from rl_bot.callbacks.metrics import EnvMetricsCallback
 from rl_bot.config import ModelConfig, TrainConfig
 from rl_bot.env.rllib_batched import BatchedEnvRunner
 from rl_bot.env.rllib_env import ENV_NAME, RocketLeagueEnv
-
-MAIN_MODULE = "main"
+from rl_bot.league.league import MAIN as MAIN_MODULE
+from rl_bot.league.league import RANDOM, RULE, slot_ids
+from rl_bot.league.runner import LeagueEnvRunner, LeagueGamesCallback
+from rl_bot.learner import MixedPrecisionPPOTorchLearner, RLBotPPOTorchLearner
 
 
 def _make_env(env_context: Any) -> RocketLeagueEnv:
@@ -44,12 +46,48 @@ def main_policy_mapping(agent_id: Any, episode: Any, **kwargs: Any) -> str:
     return MAIN_MODULE
 
 
+def module_specs(cfg: TrainConfig) -> dict[str, RLModuleSpec]:
+    """``main``; with the league on, also the frozen opponents: ``rule`` (and ``random``) and one slot per
+    snapshot the pool can hold, each with main's architecture (weights set by the league)."""
+    main = RLModuleSpec(model_config=model_config(cfg.model))
+    specs = {MAIN_MODULE: main}
+    if cfg.league.enabled:
+        from rl_bot.league.modules import RandomModule, RuleBotModule
+
+        specs[RULE] = RLModuleSpec(module_class=RuleBotModule)
+        if cfg.league.include_random:
+            specs[RANDOM] = RLModuleSpec(module_class=RandomModule)
+        for slot in slot_ids(cfg.league.max_pool_size):
+            specs[slot] = RLModuleSpec(model_config=model_config(cfg.model))
+    return specs
+
+
+def inference_module(cfg: TrainConfig) -> Any:
+    """A stand-alone inference-only copy of main's architecture (for evaluation and snapshot opponents)."""
+    import gymnasium as gym
+    import numpy as np
+    from ray.rllib.algorithms.ppo.torch.default_ppo_torch_rl_module import DefaultPPOTorchRLModule
+
+    from rl_bot.env.batched import OBS_SIZE
+    from rl_bot.env.game import NUM_ACTIONS
+
+    return RLModuleSpec(
+        module_class=DefaultPPOTorchRLModule,
+        observation_space=gym.spaces.Box(-np.inf, np.inf, (OBS_SIZE,), np.float32),
+        action_space=gym.spaces.Discrete(NUM_ACTIONS),
+        model_config=model_config(cfg.model),
+        inference_only=True,
+    ).build()
+
+
 def build_ppo_config(cfg: TrainConfig) -> PPOConfig:
     """Map the config onto PPO: env, env runners, learners, model, PPO hyperparameters, callbacks."""
     register()
     p = cfg.ppo
     r = cfg.resources
-    runner_cls = BatchedEnvRunner if cfg.env.resolved_backend == "batched" else None
+    runner_cls = BatchedEnvRunner if cfg.env.resolved_backend == "batched" else LeagueEnvRunner
+    specs = module_specs(cfg)
+    callbacks = [EnvMetricsCallback, LeagueGamesCallback] if cfg.league.enabled else [EnvMetricsCallback]
     ppo = (
         PPOConfig()
         .api_stack(enable_rl_module_and_learner=True, enable_env_runner_and_connector_v2=True)
@@ -71,15 +109,11 @@ def build_ppo_config(cfg: TrainConfig) -> PPOConfig:
         )
         .learners(num_learners=r.num_learners, num_gpus_per_learner=r.num_gpus_per_learner)
         .multi_agent(
-            policies={MAIN_MODULE},
+            policies=set(specs),
             policy_mapping_fn=main_policy_mapping,
             policies_to_train=[MAIN_MODULE],
         )
-        .rl_module(
-            rl_module_spec=MultiRLModuleSpec(
-                rl_module_specs={MAIN_MODULE: RLModuleSpec(model_config=model_config(cfg.model))}
-            )
-        )
+        .rl_module(rl_module_spec=MultiRLModuleSpec(rl_module_specs=specs))
         .training(
             lr=p.lr,
             gamma=p.gamma,
@@ -101,15 +135,15 @@ def build_ppo_config(cfg: TrainConfig) -> PPOConfig:
             torch_compile_learner_what_to_compile="forward_train",
             torch_compile_learner_dynamo_backend="inductor",
         )
-        .callbacks(EnvMetricsCallback)
+        .callbacks(callbacks)
         .debugging(seed=cfg.run.seed, log_level=cfg.run.log_level)
         .reporting(metrics_num_episodes_for_smoothing=100)
     )
     if cfg.learner.mixed_precision:
         import torch
 
-        from rl_bot.learner import MixedPrecisionPPOTorchLearner
-
         ppo.learners(learner_class=MixedPrecisionPPOTorchLearner)
         ppo.experimental(_torch_grad_scaler_class=torch.amp.GradScaler)
+    else:
+        ppo.learners(learner_class=RLBotPPOTorchLearner)
     return ppo

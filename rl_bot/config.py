@@ -295,6 +295,81 @@ class TrackingConfig(_Section):
         return v
 
 
+class LeagueConfig(_Section):
+    """Opponent league: frozen snapshots of ``main``, the rule-based bot (a fixed-rating anchor), Elo, sampling."""
+
+    enabled: bool = Field(
+        False, description="Play the orange team with league opponents (off: main plays itself in every game)."
+    )
+    strategy: Literal["uniform", "elo_weighted", "recent_weighted", "difficulty_adjusted", "pfsp"] = Field(
+        "pfsp", description="How pool opponents are sampled (formulas in docs/league.md)."
+    )
+    main_share: float = Field(
+        0.5, ge=0, lt=1, description="Share of games in which orange is the current main (plain self-play)."
+    )
+    pfsp_weighting: Literal["hard", "variance"] = Field(
+        "hard", description="pfsp: weight (1-p)^2 (hard) or p(1-p) (variance), p = main's win rate vs the member."
+    )
+    elo_window: float = Field(200.0, gt=0, description="elo_weighted: weight exp(-|rating gap| / elo_window).")
+    recency_decay: float = Field(
+        0.7, gt=0, le=1, description="recent_weighted: each older member weighs this times the next newer one."
+    )
+    target_win_rate: float = Field(
+        0.5, gt=0, lt=1, description="difficulty_adjusted: main's win rate the sampling aims at."
+    )
+    difficulty_width: float = Field(
+        0.15, gt=0, description="difficulty_adjusted: weight exp(-((p - target) / width)^2 / 2)."
+    )
+    temperature: float = Field(
+        1.0, gt=0, description="Sharpens (<1) or flattens (>1) any strategy's weights: w ** (1 / temperature)."
+    )
+    snapshot_every_n_iterations: int | None = Field(
+        5, ge=1, description="Add a frozen snapshot of main to the pool every N iterations (null: never)."
+    )
+    snapshot_win_rate: float | None = Field(
+        None,
+        gt=0,
+        le=1,
+        description="Also snapshot when main's win rate over its last win_rate_window games against the pool "
+        "reaches this (null: off).",
+    )
+    max_pool_size: int = Field(
+        4,
+        ge=1,
+        le=32,
+        description="Snapshots kept (anchors not counted); each has an opponent module slot in every env runner. "
+        "A new snapshot in a full pool replaces the oldest.",
+    )
+    min_elo_diff: float | None = Field(
+        400.0, gt=0, description="Prune snapshots rated this far or more below main (never an anchor; null: off)."
+    )
+    include_random: bool = Field(False, description="Add a uniformly random policy to the pool as a second anchor.")
+    rule_rating: float = Field(1500.0, description="Fixed Elo of the rule-based bot (the anchor of the scale).")
+    random_rating: float = Field(1000.0, description="Fixed Elo of the random policy.")
+    initial_rating: float = Field(1500.0, description="main's rating at the start of a run.")
+    k_factor: float = Field(32.0, gt=0, description="Elo K: the rating step per game.")
+    win_rate_window: int = Field(50, ge=1, description="Games per opponent in the rolling win rates.")
+    prior_games: float = Field(
+        4.0, ge=0, description="pfsp/difficulty: the Elo expectation counts as this many games in p."
+    )
+    eval_every_n_iterations: int | None = Field(
+        5,
+        ge=1,
+        description="Every N iterations play eval_games real games of main vs the rule bot in the driver and log "
+        "league/eval_winrate_vs_rule (null: off).",
+    )
+    eval_games: int = Field(10, ge=1, description="Games per periodic evaluation.")
+
+    @model_validator(mode="after")
+    def _snapshots(self) -> LeagueConfig:
+        if self.enabled and self.snapshot_every_n_iterations is None and self.snapshot_win_rate is None:
+            raise ValueError(
+                "league.enabled with neither league.snapshot_every_n_iterations nor league.snapshot_win_rate: "
+                "the pool would never get a snapshot of main; set one of them"
+            )
+        return self
+
+
 class RunConfig(_Section):
     """Naming, seeding and where outputs go."""
 
@@ -320,6 +395,7 @@ class TrainConfig(_Section):
     stop: StopConfig = Field(default_factory=lambda: StopConfig(iterations=10), description="Stop limits.")
     checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig, description="Checkpointing.")
     tracking: TrackingConfig = Field(default_factory=TrackingConfig, description="MLflow.")
+    league: LeagueConfig = Field(default_factory=LeagueConfig, description="Opponent league.")
 
     @model_validator(mode="after")
     def _gpu_only(self) -> TrainConfig:
@@ -337,6 +413,15 @@ class TrainConfig(_Section):
             raise ValueError(
                 f"model.max_seq_len={self.model.max_seq_len} > ppo.minibatch_size={self.ppo.minibatch_size}; "
                 "a minibatch must hold at least one sequence"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _league_obs(self) -> TrainConfig:
+        if self.league.enabled and (self.env.obs_builder is not None or self.env.obs_builder_kwargs):
+            raise ValueError(
+                "league.enabled needs the built-in observation (the rule-based bot reads it): unset "
+                "env.obs_builder and env.obs_builder_kwargs, or turn the league off"
             )
         return self
 

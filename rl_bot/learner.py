@@ -1,4 +1,4 @@
-"""PPO learner with automatic mixed precision (forward pass and losses under ``torch.autocast``).
+"""The PPO learners: optimizers only for trained modules, and automatic mixed precision.
 
 RLlib 2.60 scales losses with a configurable ``GradScaler`` class but has no autocast switch; the forward pass
 and loss are therefore wrapped here. Selected by ``learner.mixed_precision`` (GPU learners only, see
@@ -14,7 +14,21 @@ import torch
 from ray.rllib.algorithms.ppo.torch.ppo_torch_learner import PPOTorchLearner
 
 
-class MixedPrecisionPPOTorchLearner(PPOTorchLearner):
+class RLBotPPOTorchLearner(PPOTorchLearner):
+    """``PPOTorchLearner`` that builds optimizers only for the modules in ``policies_to_train``.
+
+    RLlib's default gives every module an Adam optimizer, trained or not: the frozen league opponents would carry
+    optimizer state in every checkpoint, and the parameter-free rule-bot module makes Adam fail.
+    """
+
+    def configure_optimizers(self) -> None:
+        for module_id in self.module.keys():
+            if self.should_module_be_updated(module_id) and self.rl_module_is_compatible(self.module[module_id]):
+                config = self.config.get_config_for_module(module_id)
+                self.configure_optimizers_for_module(module_id=module_id, config=config)
+
+
+class MixedPrecisionPPOTorchLearner(RLBotPPOTorchLearner):
     """``PPOTorchLearner`` whose forward pass and loss run in float16 (CUDA) / bfloat16 (CPU) autocast."""
 
     #: autocast dtype per device type; float16 needs the GradScaler that algo.py configures alongside.

@@ -141,6 +141,28 @@ def resource_problems(cfg: TrainConfig, cpus: float, gpus: float, where: str) ->
     return problems
 
 
+#: League fields that decide the set of RLModules; a checkpoint only restores into the same set.
+LEAGUE_MODULE_FIELDS = ("enabled", "max_pool_size", "include_random")
+
+
+def league_resume_problems(saved: TrainConfig, cfg: TrainConfig, ckpt: Path) -> list[str]:
+    """What stops a checkpoint from being resumed with the league settings of ``cfg``."""
+    from rl_bot.league.driver import STATE_FILE
+
+    problems = [
+        f"league.{k} cannot change on resume ({getattr(saved.league, k)!r} -> {getattr(cfg.league, k)!r}): it "
+        "changes the RLModules the checkpoint holds; start a new run instead"
+        for k in LEAGUE_MODULE_FIELDS
+        if getattr(saved.league, k) != getattr(cfg.league, k)
+    ]
+    if not problems and cfg.league.enabled and not (ckpt / STATE_FILE).is_file():
+        problems.append(
+            f"checkpoint {str(ckpt)!r} has no {STATE_FILE} although the run has the league on; it is incomplete: "
+            "resume from an earlier checkpoint folder"
+        )
+    return problems
+
+
 def plan(args: argparse.Namespace) -> TrainPlan:
     """Validate every input and decide the run directory; raises :class:`ConfigError`. Starts nothing."""
     address = args.address or os.environ.get("RAY_ADDRESS") or None
@@ -160,6 +182,10 @@ def plan(args: argparse.Namespace) -> TrainPlan:
         if errors:
             raise ConfigError(errors, str(run_dir / CONFIG_FILE))
         cfg = validate_config(data, str(run_dir / CONFIG_FILE))
+        saved = validate_config(raw, str(run_dir / CONFIG_FILE))
+        problems = league_resume_problems(saved, cfg, ckpt)
+        if problems:
+            raise ConfigError(problems, "--resume")
         check_address(address)
         return TrainPlan(cfg, run_dir, address, ckpt, state, run_name=run_dir.name)
     cfg = load_config(args.config, args.overrides)
@@ -221,12 +247,15 @@ def progress_line(row: dict[str, float], eta: float | None) -> str:
     def g(k: str) -> float:
         return row.get(k, float("nan"))
 
-    return (
+    line = (
         f"iter {int(g('iteration')):4d} | env steps {int(g('perf/env_steps_total')):>10,} | "
         f"{g('perf/agent_steps_per_s'):7,.0f} agent-steps/s | return {g('env/episode_return_mean'):7.3f} | "
         f"ep len {g('env/episode_length'):6.1f} | touches/ep {g('env/touches_per_episode'):5.2f} | "
-        f"goals/ep {g('env/goals_per_episode'):5.3f} | ETA {_fmt_duration(eta)}"
+        f"goals/ep {g('env/goals_per_episode'):5.3f}"
     )
+    if "league/elo_main" in row:
+        line += f" | Elo {g('league/elo_main'):6.0f} pool {int(g('league/pool_size'))} games {int(g('league/games'))}"
+    return line + f" | ETA {_fmt_duration(eta)}"
 
 
 # ------------------------------------------------------------------------------------------------ running
@@ -239,13 +268,15 @@ def _agent_steps(result: dict[str, Any]) -> int:
     return int(per_agent or 0)
 
 
-def _save_checkpoint(algo: Any, run_dir: Path, state: CheckpointState, keep_last: int) -> Path:
+def _save_checkpoint(algo: Any, run_dir: Path, state: CheckpointState, keep_last: int, league: Any = None) -> Path:
     final = run_dir / CHECKPOINT_DIR / checkpoint_name(state.iteration)
     tmp = final.with_name(final.name + ".tmp")
     if tmp.exists():
         shutil.rmtree(tmp)
     algo.save_to_path(str(tmp))
     write_state(tmp, state)
+    if league is not None:
+        league.save(tmp)
     finalize(tmp, final, keep_last)
     return final
 
@@ -296,6 +327,7 @@ def run(p: TrainPlan, quiet: bool = False) -> TrainSummary:
         save_config(cfg, cfg_path)
     tracker = None
     algo = None
+    league = None
     status = "FAILED"
     try:
         say(f"run directory: {p.run_dir}")
@@ -311,6 +343,14 @@ def run(p: TrainPlan, quiet: bool = False) -> TrainSummary:
             base = p.resume_state
             _save_resumed_config(cfg, cfg_path, base.iteration)
             say(f"resumed from {p.resume_from} at iteration {algo.iteration}")
+        if cfg.league.enabled:
+            from rl_bot.league.driver import STATE_FILE, LeagueDriver
+
+            league_state = None
+            if p.resume_from is not None:
+                league_state = json.loads((p.resume_from / STATE_FILE).read_text())
+            league = LeagueDriver(cfg, p.run_dir, p.run_name, algo, league_state)
+            say(f"league: actor {league.name!r}, files in {p.run_dir / 'league'}")
         if cfg.tracking.enabled:
             tracker = MlflowTracker(cfg, p.run_dir, p.run_name)
             tracker.log_artifact(cfg_path)
@@ -322,6 +362,8 @@ def run(p: TrainPlan, quiet: bool = False) -> TrainSummary:
         stop_reason = should_stop(cfg, iteration, env_steps, base.wall_time_s)
         while stop_reason is None:
             t0 = time.perf_counter()
+            if league is not None:
+                league.before_iteration(iteration + 1)
             result = algo.train()
             dt_iter = time.perf_counter() - t0
             iteration = int(result["training_iteration"])
@@ -350,6 +392,8 @@ def run(p: TrainPlan, quiet: bool = False) -> TrainSummary:
             if game_s > 0:
                 row["env/touches_per_minute"] = 60.0 * runners.get("env/touches_sum", 0.0) / game_s
                 row["env/goals_per_minute"] = 60.0 * runners.get("env/goals_sum", 0.0) / game_s
+            if league is not None:
+                row.update(league.after_iteration(iteration, env_steps))
             row["iteration"] = iteration
             history.append(row)
             stop_reason = should_stop(cfg, iteration, env_steps, elapsed)
@@ -359,8 +403,11 @@ def run(p: TrainPlan, quiet: bool = False) -> TrainSummary:
                 tracker.log_metrics({k: v for k, v in row.items() if k != "iteration"}, step=iteration)
             if stop_reason is not None or iteration % cfg.checkpoint.every_n_iterations == 0:
                 state = CheckpointState(iteration, env_steps, agent_steps, elapsed)
-                last_ckpt = _save_checkpoint(algo, p.run_dir, state, cfg.checkpoint.keep_last)
+                last_ckpt = _save_checkpoint(algo, p.run_dir, state, cfg.checkpoint.keep_last, league)
+                league_files = league.write_artifacts() if league is not None else []
                 if tracker is not None:
+                    for f in league_files:
+                        tracker.log_artifact(f, artifact_path="league")
                     info = p.run_dir / "checkpoint.json"
                     info.write_text(
                         json.dumps({"path": str(last_ckpt), "iteration": iteration, "env_steps": env_steps}, indent=2)
@@ -382,6 +429,8 @@ def run(p: TrainPlan, quiet: bool = False) -> TrainSummary:
             history,
         )
     finally:
+        if league is not None:
+            league.stop()
         if algo is not None:
             algo.stop()
         if tracker is not None:

@@ -18,7 +18,6 @@ import numpy as np
 from ray.rllib.callbacks.utils import make_callback
 from ray.rllib.env.env_context import EnvContext
 from ray.rllib.env.multi_agent_env import MultiAgentEnv
-from ray.rllib.env.multi_agent_env_runner import MultiAgentEnvRunner
 from ray.rllib.env.vector.vector_multi_agent_env import VectorMultiAgentEnv
 from ray.rllib.utils.metrics import (
     NUM_AGENT_STEPS_SAMPLED,
@@ -36,6 +35,7 @@ from rl_bot.env.batched import OBS_SIZE, BatchedGame
 from rl_bot.env.connectors import use_indexed_pieces
 from rl_bot.env.game import NUM_ACTIONS
 from rl_bot.env.rllib_env import derive_seed
+from rl_bot.league.runner import LeagueEnvRunner
 
 
 class ArenaView(MultiAgentEnv):
@@ -120,8 +120,9 @@ class BatchedRocketLeagueVectorEnv(VectorMultiAgentEnv):
         self.game.close()
 
 
-class BatchedEnvRunner(MultiAgentEnvRunner):
-    """RLlib's multi-agent env runner, building :class:`BatchedRocketLeagueVectorEnv` as its vector env.
+class BatchedEnvRunner(LeagueEnvRunner):
+    """RLlib's multi-agent env runner (with the league hooks of :class:`LeagueEnvRunner`), building
+    :class:`BatchedRocketLeagueVectorEnv` as its vector env.
 
     It also counts sampled steps locally and logs the totals once per ``sample()`` call: the parent logs
     ``2 + 4 x cars`` values into the MetricsLogger per env step (15 % of sampling time in the profile in
