@@ -1,9 +1,10 @@
 """The league on the training driver's side: the actor's lifecycle, snapshots of ``main`` taken from the learner,
 the plan sent to env runners, periodic evaluation against the rule bot, state in checkpoints, artifacts.
 
-Files under ``RUN_DIR/league/``: ``games.csv`` (every rated game, written by the actor), ``snapshots/<id>.pkl``
-(inference weights of each snapshot, never overwritten), ``table.csv`` and ``elo.png`` (refreshed at every
-checkpoint). Each checkpoint folder gets ``league_state.json``, which ``--resume`` restores.
+Files under ``RUN_DIR/league/``: ``games.csv`` (every rated game, written by the actor),
+``snapshots/<id>.pkl`` (main's learner weights when the snapshot was taken, never overwritten), ``table.csv`` and
+``elo.png`` (refreshed at every checkpoint). Each checkpoint folder gets ``league_state.json``, which ``--resume``
+restores.
 """
 
 from __future__ import annotations
@@ -14,8 +15,6 @@ import pickle
 import time
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from rl_bot.config import TrainConfig
 from rl_bot.league.actor import NAMESPACE, actor_name, start_league_actor
@@ -31,7 +30,7 @@ def snapshot_file(run_dir: Path, member_id: str) -> Path:
 
 
 def load_snapshot(path: Path) -> dict[str, Any]:
-    """A snapshot's inference-only module state (numpy arrays)."""
+    """A snapshot's module state (numpy arrays; loads into main's architecture, inference-only or not)."""
     with path.open("rb") as f:
         return pickle.load(f)
 
@@ -41,16 +40,14 @@ def _to_numpy(state: Any) -> Any:
         return {k: _to_numpy(v) for k, v in state.items()}
     if hasattr(state, "detach"):
         return state.detach().cpu().numpy()
-    return np.asarray(state) if isinstance(state, np.ndarray) else state
+    return state
 
 
-def main_inference_weights(algo: Any) -> dict[str, Any]:
-    """main's inference-only weights from the learner (env runner copies lag and lack the value head)."""
+def main_weights(algo: Any) -> dict[str, Any]:
+    """main's weights from the learner (env runner copies lag an iteration and lack the value head)."""
     from ray.rllib.core import COMPONENT_LEARNER, COMPONENT_RL_MODULE
 
-    state = algo.learner_group.get_state(
-        components=f"{COMPONENT_LEARNER}/{COMPONENT_RL_MODULE}/{MAIN}", inference_only=True
-    )
+    state = algo.learner_group.get_state(components=f"{COMPONENT_LEARNER}/{COMPONENT_RL_MODULE}/{MAIN}")
     return _to_numpy(state[COMPONENT_LEARNER][COMPONENT_RL_MODULE][MAIN])
 
 
@@ -86,6 +83,10 @@ class LeagueDriver:
             if mod.startswith(SLOT_PREFIX) and self.slot_content.get(mod) != mid
         }
         weights = {mod: load_snapshot(snapshot_file(self.run_dir, mid)) for mod, mid in changed.items()}
+        if weights:
+            # The learner's copy is what RLlib syncs to env runners after every update (PPO syncs every module
+            # that appears in the learner results, frozen ones included): it must hold the snapshot too.
+            self.algo.learner_group.set_weights(weights)
         self.version += 1
         plan.update(
             version=self.version,
@@ -113,7 +114,7 @@ class LeagueDriver:
         ray, actor = self.ray, self.actor
         t0 = time.perf_counter()
         if ray.get(actor.snapshot_due.remote(iteration)):
-            weights = main_inference_weights(self.algo)
+            weights = main_weights(self.algo)
             added = ray.get(actor.add_snapshot.remote(iteration, env_steps))
             path = snapshot_file(self.run_dir, added["member"])
             tmp = path.with_suffix(".tmp")
@@ -138,7 +139,7 @@ class LeagueDriver:
 
         if self._eval_policy is None:
             self._eval_policy = ModulePolicy(inference_module(self.cfg), explore=True, seed=self.cfg.run.seed)
-        self._eval_policy.module.set_state(main_inference_weights(self.algo))
+        self._eval_policy.module.set_state(main_weights(self.algo))
         self._eval_policy.gen.manual_seed(self.cfg.run.seed + iteration)
         lc = self.cfg.league
         t0 = time.perf_counter()
