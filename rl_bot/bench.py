@@ -5,7 +5,8 @@ Layers, each as agent-steps/s (one car acting once = one agent step):
 1. physics: ``Arena.step(tick_skip)`` on bare RocketSim arenas (the ceiling);
 2. env: our game with random actions, the rlgym component path and the batched path;
 3. sampling: RLlib's env runner with the real module (inference, connectors, episodes), no learning;
-4. end-to-end PPO training, with the learner's update time per 1,000 agent steps, for 1 .. N env runners.
+4. end-to-end PPO training, with the learner's update time per 1,000 agent steps, for 1 .. N env runners;
+   with ``--league-compare``, also at N runners with the league switched the other way (its cost as a ratio).
 
 All single-core layers run in this process; the end-to-end runs use local Ray. Peak memory is the largest sum
 of resident set sizes (PSS where the OS gives it) over the driver and every process it started (Ray included),
@@ -197,8 +198,15 @@ class PeakMemory:
         self._thread.join()
 
 
-def bench_train(cfg: TrainConfig, iterations: int, num_env_runners: int | None = None) -> dict[str, float]:
-    """Real PPO iterations on local Ray (MLflow off, temp outputs); medians of all iterations but the first."""
+def bench_train(
+    cfg: TrainConfig, iterations: int, num_env_runners: int | None = None, league: bool | None = None
+) -> dict[str, float]:
+    """Real PPO iterations on local Ray (MLflow off, temp outputs); medians of all iterations but the first.
+
+    With the league on, a snapshot is taken after every iteration (so the pool's slots fill within
+    ``league.max_pool_size`` iterations) and the periodic evaluation is off: the figure is training with a full
+    pool, and ``league_time_s`` is the driver's league work per iteration.
+    """
     from rl_bot.train import TrainPlan, run
 
     with tempfile.TemporaryDirectory(prefix="rl-bot-bench-") as tmp:
@@ -209,6 +217,10 @@ def bench_train(cfg: TrainConfig, iterations: int, num_env_runners: int | None =
         data["checkpoint"]["every_n_iterations"] = 10**6
         if num_env_runners is not None:
             data["resources"]["num_env_runners"] = num_env_runners
+        if league is not None:
+            data["league"]["enabled"] = league
+        if data["league"]["enabled"]:
+            data["league"].update(snapshot_every_n_iterations=1, eval_every_n_iterations=None)
         bench_cfg = validate_config(data, "bench")
         with PeakMemory() as mem:
             summary = run(TrainPlan(bench_cfg, Path(tmp) / "run", None, run_name="bench"), quiet=True)
@@ -219,6 +231,8 @@ def bench_train(cfg: TrainConfig, iterations: int, num_env_runners: int | None =
 
     return {
         "num_env_runners": bench_cfg.resources.num_env_runners,
+        "league": bench_cfg.league.enabled,
+        "league_time_s": med("perf/league_time_s") if bench_cfg.league.enabled else 0.0,
         "agent_steps_per_s": med("perf/agent_steps_per_s"),
         "iteration_time_s": med("perf/iteration_time_s"),
         "sample_time_s": med("perf/sample_time_s"),
@@ -250,6 +264,7 @@ def run_bench(
     scaling: bool = True,
     markdown: Path | None = None,
     command: str = "rl-bot bench",
+    league_compare: bool = False,
 ) -> dict:
     """Measure every layer, print a markdown table, optionally append it to ``markdown``."""
     out: dict = {
@@ -278,12 +293,26 @@ def run_bench(
         out["train"] = [bench_train(cfg, train_iterations, k) for k in counts if k >= 1] or [
             bench_train(cfg, train_iterations)
         ]
+        if league_compare:
+            # The same run with the league switched the other way, for the ratio (same machine, same minutes).
+            other = bench_train(cfg, train_iterations, league=not cfg.league.enabled)
+            out["train"].append(other)
         for t in out["train"]:
+            name = f"end-to-end training, {t['num_env_runners']} env runner(s)"
+            note = ""
+            if league_compare:
+                slots = cfg.league.max_pool_size
+                name += f", league {'on' if t['league'] else 'off'}"
+                if t["league"]:
+                    note = (
+                        f"rule bot + {slots} snapshot slots, filled from iteration {slots}; league work "
+                        f"{t['league_time_s'] * 1000:.0f} ms/iter; "
+                    )
             rows.append(
                 (
-                    f"end-to-end training, {t['num_env_runners']} env runner(s)",
+                    name,
                     t["agent_steps_per_s"],
-                    f"{t['iteration_time_s']:.1f} s/iter (sample {t['sample_time_s']:.1f} s, learn "
+                    note + f"{t['iteration_time_s']:.1f} s/iter (sample {t['sample_time_s']:.1f} s, learn "
                     f"{t['learn_time_s']:.1f} s = {t['learn_s_per_1000_agent_steps'] * 1000:.1f} ms per 1,000 agent "
                     f"steps); peak memory {t['peak_memory_gib']:.2f} GiB",
                 )

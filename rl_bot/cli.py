@@ -11,7 +11,15 @@ from rl_bot.train import EXIT_BAD_INPUT, add_train_args, train_command
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from rl_bot.evaluate import ModulePolicy, RandomPolicy, RulePolicy, play_match, play_selfplay, resolve_checkpoint
+    from rl_bot.evaluate import (
+        ModulePolicy,
+        RandomPolicy,
+        RulePolicy,
+        play_match,
+        play_selfplay,
+        resolve_checkpoint,
+        snapshot_policy,
+    )
     from rl_bot.league.elo import ANCHOR_RATINGS
 
     try:
@@ -25,7 +33,21 @@ def _eval(args: argparse.Namespace) -> int:
             raise ConfigError([f"--games must be >= 1 (got {args.games})"], "--games")
         if args.checkpoint and args.player:
             raise ConfigError(["give either --checkpoint or --player, not both"], "--player")
+        snapshot = args.opponent.removeprefix("snapshot:") if args.opponent.startswith("snapshot:") else None
+        if snapshot is None and args.opponent not in ("self", "rule", "random"):
+            raise ConfigError(
+                [f"--opponent {args.opponent!r}: use self, rule, random or snapshot:ID (e.g. snapshot:snap-0003)"],
+                "--opponent",
+            )
+        if snapshot is not None and not args.checkpoint:
+            raise ConfigError(
+                ["--opponent snapshot:ID needs --checkpoint: snapshot ids belong to that checkpoint's run"],
+                "--opponent",
+            )
         ckpt = resolve_checkpoint(args.checkpoint) if args.checkpoint else None
+        opp_policy = None
+        if snapshot is not None:
+            opp_policy, opp_rating = snapshot_policy(ckpt, snapshot, explore=not args.greedy, seed=args.seed + 1)
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -43,10 +65,9 @@ def _eval(args: argparse.Namespace) -> int:
     if args.opponent == "self":
         print(play_selfplay(policy, env_cfg, args.games, seed=args.seed).line(label))
     else:
-        opponent = make(args.opponent, args.seed + 1)
-        report = play_match(
-            policy, opponent, env_cfg, args.games, args.opponent, ANCHOR_RATINGS[args.opponent], seed=args.seed
-        )
+        if opp_policy is None:
+            opp_policy, opp_rating = make(args.opponent, args.seed + 1), ANCHOR_RATINGS[args.opponent]
+        report = play_match(policy, opp_policy, env_cfg, args.games, args.opponent, opp_rating, seed=args.seed)
         print(report.line(label))
     return 0
 
@@ -74,6 +95,7 @@ def _bench(args: argparse.Namespace) -> int:
         scaling=not args.no_scaling,
         markdown=args.markdown,
         command=command.strip(),
+        league_compare=args.league_compare,
     )
     return 0
 
@@ -97,9 +119,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     e.add_argument(
         "--opponent",
-        choices=["self", "rule", "random"],
         default="self",
-        help="self: the policy drives every car (touches/min); rule/random: matches, win rate, Elo",
+        metavar="self|rule|random|snapshot:ID",
+        help="self: the policy drives every car (touches/min); rule, random or a league snapshot of the "
+        "checkpoint's run (snapshot:snap-0003): matches, win rate, Elo",
     )
     e.add_argument("--games", type=int, default=50, help="episodes to play")
     e.add_argument("--team-size", type=int, default=None, help="cars per team (default: from config)")
@@ -117,6 +140,11 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--no-train", action="store_true", help="skip the end-to-end training measurements")
     b.add_argument("--no-scaling", action="store_true", help="end-to-end only at the configured env runners")
     b.add_argument("--markdown", type=Path, default=None, help="append the table to this file")
+    b.add_argument(
+        "--league-compare",
+        action="store_true",
+        help="also train at the configured env runners with the league switched the other way (its cost)",
+    )
     b.set_defaults(func=_bench)
     return parser
 

@@ -6,6 +6,7 @@ see STACK.md). With an LSTM, the state is carried step to step and zeroed at eac
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,6 +83,36 @@ class ModulePolicy:
         return {a: int(x) for a, x in zip(agents, acts.tolist(), strict=True)}
 
 
+def snapshot_policy(ckpt: Path, member: str, explore: bool = True, seed: int = 0) -> tuple[ModulePolicy, float]:
+    """A league snapshot of the checkpoint's run as a policy, and its rating in that checkpoint's league state
+    (the run's initial rating if the checkpoint does not know it); :class:`ConfigError` if there is no such
+    snapshot."""
+    from rl_bot.algo import inference_module
+    from rl_bot.config import read_yaml, validate_config
+    from rl_bot.league.driver import STATE_FILE, load_snapshot, snapshot_file
+
+    run_dir = ckpt.parent.parent
+    path = snapshot_file(run_dir, member)
+    if not path.is_file():
+        have = sorted(p.stem for p in path.parent.glob("*.pkl")) if path.parent.is_dir() else []
+        raise ConfigError(
+            [
+                f"snapshot {member!r} not found in {str(path.parent)!r}; "
+                + (f"this run has {', '.join(have)}" if have else "this run has no league snapshots")
+            ],
+            "--opponent",
+        )
+    cfg = validate_config(read_yaml(run_dir / "config.yaml"), str(run_dir / "config.yaml"))
+    module = inference_module(cfg)
+    module.set_state(load_snapshot(path))
+    rating = cfg.league.initial_rating
+    state_file = ckpt / STATE_FILE
+    if state_file.is_file():
+        state = json.loads(state_file.read_text())
+        rating = next((m["rating"] for m in state["members"] + state["retired"] if m["id"] == member), rating)
+    return ModulePolicy(module, explore, seed), float(rating)
+
+
 class RandomPolicy:
     """Uniformly random lookup-table actions."""
 
@@ -97,7 +128,7 @@ class RandomPolicy:
 
 
 class RulePolicy:
-    """The scripted :class:`~rl_bot.league.rule_bot.RuleBot`, acting from the game state."""
+    """The scripted :class:`~rl_bot.league.rule_bot.RuleBot`, acting from the observations."""
 
     def __init__(self) -> None:
         from rl_bot.league.rule_bot import RuleBot
@@ -108,8 +139,8 @@ class RulePolicy:
         """Stateless."""
 
     def act(self, obs: dict[str, np.ndarray], state: Any = None) -> dict[str, int]:
-        """One action per car in ``obs``, computed from ``state``."""
-        return self.bot.act(state, list(obs))
+        """One action per car in ``obs``, computed from its observation (``state`` is not read)."""
+        return self.bot.act_obs(obs)
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,11 @@
-"""A scripted Rocket League bot computed from the game state (pure).
+"""A scripted Rocket League bot computed from the observation vector (pure: numpy only).
 
-Per car, every step, in its own team's frame (orange mirrors x and y, so both attack +y):
+It reads the same 172-float padded ``DefaultObs`` observation every car gets (see
+:class:`~rl_bot.env.components.PaddedDefaultObs`), so it can also run inside RLlib env runners as a frozen
+module that only sees observations (:class:`~rl_bot.league.modules.RuleBotModule`). The observation is already
+in the car's own team's frame (orange sees x and y mirrored, so both teams attack +y).
+
+Per car, every step:
 
 - **kickoff** (ball at rest on the centre spot): drive at the ball with boost;
 - **defend** when the ball is between the car and its own goal (the car is upfield of the ball): drive to a point
@@ -9,23 +14,36 @@ Per car, every step, in its own team's frame (orange mirrors x and y, so both at
 - otherwise **chase and strike**: drive at a point just behind the ball on the line from the opponent goal through
   the ball, so contact pushes the ball towards the opponent goal; boost when roughly facing the target.
 
-Actions are indices into rlgym's 90-entry lookup table (ground rows: throttle, steer, boost).
+In every case it steers towards its target, and reverses and turns instead when the target is behind it with the
+ball close (ball right behind).
+
+Actions are indices into rlgym's 90-entry lookup table (ground rows: throttle, steer, boost). All cars of a batch
+are computed at once with numpy.
 """
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from rlgym.rocket_league.action_parsers import LookupTableAction
-from rlgym.rocket_league.common_values import BOOST_LOCATIONS, ORANGE_TEAM
+from rlgym.rocket_league.common_values import BOOST_LOCATIONS
+
+OBS_SIZE = 172
+# DefaultObs normalisation (default coefficients): positions and velocities / 2300, boost amount / 100.
+_POS_SCALE = 2300.0
+_BOOST_SCALE = 100.0
+# Observation columns read here (layout of rlgym's DefaultObs._build_obs / _generate_car_obs).
+_BALL_POS, _BALL_VEL = slice(0, 3), slice(3, 6)
+_PAD_TIMERS = slice(9, 43)  # index j is BOOST_LOCATIONS[j] in the car's own frame (orange's list is reversed)
+_CAR = 52  # the car's own 20 floats: pos, forward, up, lin vel, ang vel, boost, demo, on ground, boosting, ss
+_CAR_POS, _CAR_FWD = slice(_CAR, _CAR + 3), slice(_CAR + 3, _CAR + 6)
+_CAR_BOOST, _CAR_SUPERSONIC = _CAR + 15, _CAR + 19
 
 _TABLE = LookupTableAction.make_lookup_table()
-_MIRROR = np.array([-1.0, -1.0, 1.0])
+NUM_ACTIONS = len(_TABLE)
 OPP_GOAL = np.array([0.0, 5120.0, 0.0])
 OWN_GOAL = np.array([0.0, -5120.0, 0.0])
-BIG_PADS = np.array([loc for loc in BOOST_LOCATIONS if loc[2] > 72.0])
-BIG_PAD_INDICES = [i for i, loc in enumerate(BOOST_LOCATIONS) if loc[2] > 72.0]
+BIG_PAD_INDICES = np.array([i for i, loc in enumerate(BOOST_LOCATIONS) if loc[2] > 72.0])
+BIG_PADS = np.array(BOOST_LOCATIONS)[BIG_PAD_INDICES]
 
 
 def _ground_action(throttle: int, steer: int, boost: bool) -> int:
@@ -40,10 +58,14 @@ _ACTIONS = {
     for b in (False, True)
     if not (b and t != 1)
 }
+# The same table as an array indexed [throttle + 1, steer + 1, boost] (boost only exists with throttle 1).
+_ACTION_GRID = np.full((3, 3, 2), -1, dtype=np.int64)
+for (_t, _s, _b), _i in _ACTIONS.items():
+    _ACTION_GRID[_t + 1, _s + 1, int(_b)] = _i
 
 
 class RuleBot:
-    """Scripted policy: ``act(state, agents)`` gives one lookup-table action per listed car."""
+    """Scripted policy: ``actions(obs)`` maps a ``[B, 172]`` observation batch to ``[B]`` lookup-table actions."""
 
     def __init__(self, low_boost: float = 25.0, boost_ball_distance: float = 3000.0):
         self.low_boost = low_boost
@@ -52,45 +74,55 @@ class RuleBot:
     def reset(self, agents: list[str]) -> None:
         """Stateless: nothing to reset."""
 
-    def act(self, state, agents) -> dict[str, int]:
-        """One action per car in ``agents``."""
-        return {a: self._act_one(state, a) for a in agents}
+    def act_obs(self, obs: dict[str, np.ndarray]) -> dict[str, int]:
+        """One action per car of ``obs`` (its observation, keyed by agent id)."""
+        agents = list(obs)
+        if not agents:
+            return {}
+        acts = self.actions(np.stack([obs[a] for a in agents]))
+        return {a: int(x) for a, x in zip(agents, acts.tolist(), strict=True)}
 
-    def _act_one(self, state, agent: str) -> int:
-        car = state.cars[agent]
-        flip = _MIRROR if car.team_num == ORANGE_TEAM else np.ones(3)
-        pos = car.physics.position * flip
-        fwd = car.physics.forward * flip
-        ball = state.ball.position * flip
-        ball_vel = state.ball.linear_velocity * flip
-        kickoff = abs(ball[0]) < 1 and abs(ball[1]) < 1 and np.linalg.norm(ball_vel) < 1
-        to_ball = ball - pos
-        dist_ball = float(np.linalg.norm(to_ball[:2]))
-        if kickoff:
-            target, boost_ok = ball, True
-        elif ball[1] < pos[1] - 200:
-            # Upfield of the ball: get back goal-side, to a point between the ball and our goal.
-            target, boost_ok = ball + 0.6 * (OWN_GOAL - ball), True
-        elif car.boost_amount < self.low_boost and dist_ball > self.boost_ball_distance:
-            target, boost_ok = self._nearest_big_pad(state, pos, car.team_num), False
-        else:
-            aim = OPP_GOAL - ball
-            aim /= max(np.linalg.norm(aim), 1e-6)
-            target, boost_ok = ball - aim * 120.0, True
+    def actions(self, obs: np.ndarray) -> np.ndarray:
+        """``[B]`` int64 lookup-table actions for a ``[B, 172]`` batch of observations."""
+        obs = np.asarray(obs, dtype=np.float64)
+        if obs.ndim != 2 or obs.shape[1] != OBS_SIZE:
+            raise ValueError(f"expected observations of shape [B, {OBS_SIZE}], got {obs.shape}")
+        ball = obs[:, _BALL_POS] * _POS_SCALE
+        ball_vel = obs[:, _BALL_VEL] * _POS_SCALE
+        pos = obs[:, _CAR_POS] * _POS_SCALE
+        fwd = obs[:, _CAR_FWD]
+        boost_amount = obs[:, _CAR_BOOST] * _BOOST_SCALE
+        supersonic = obs[:, _CAR_SUPERSONIC] > 0.5
+
+        kickoff = (np.abs(ball[:, 0]) < 1) & (np.abs(ball[:, 1]) < 1) & (np.linalg.norm(ball_vel, axis=1) < 1)
+        dist_ball = np.linalg.norm((ball - pos)[:, :2], axis=1)
+        # Upfield of the ball: get back goal-side, to a point between the ball and our goal.
+        defend = ~kickoff & (ball[:, 1] < pos[:, 1] - 200)
+        collect = ~kickoff & ~defend & (boost_amount < self.low_boost) & (dist_ball > self.boost_ball_distance)
+
+        aim = OPP_GOAL - ball
+        aim /= np.maximum(np.linalg.norm(aim, axis=1, keepdims=True), 1e-6)
+        target = ball - aim * 120.0  # chase and strike
+        target = np.where(defend[:, None], ball + 0.6 * (OWN_GOAL - ball), target)
+        target = np.where(collect[:, None], self._nearest_big_pad(obs, pos), target)
+        target = np.where(kickoff[:, None], ball, target)
+        boost_ok = ~collect
+
         delta = target - pos
-        # The orange mirror is a half turn about z, so the angle (and the steer sign) is the same in both frames.
-        angle = math.atan2(fwd[0] * delta[1] - fwd[1] * delta[0], fwd[0] * delta[0] + fwd[1] * delta[1])
-        steer = 0 if abs(angle) < 0.1 else (1 if angle > 0 else -1)
-        boost = bool(boost_ok and abs(angle) < 0.35 and car.boost_amount > 0 and not car.is_supersonic)
-        if abs(angle) > 2.6 and dist_ball < 500:
-            return _ACTIONS[(-1, -steer, False)]  # ball right behind: reverse and turn
-        return _ACTIONS[(1, steer, boost)]
+        angle = np.arctan2(
+            fwd[:, 0] * delta[:, 1] - fwd[:, 1] * delta[:, 0], fwd[:, 0] * delta[:, 0] + fwd[:, 1] * delta[:, 1]
+        )
+        steer = np.where(np.abs(angle) < 0.1, 0, np.sign(angle)).astype(np.int64)
+        boost = boost_ok & (np.abs(angle) < 0.35) & (boost_amount > 0) & ~supersonic
+        forward = _ACTION_GRID[2, steer + 1, boost.astype(np.int64)]
+        # Ball right behind: reverse and turn.
+        reverse = _ACTION_GRID[0, 1 - steer, 0]
+        return np.where((np.abs(angle) > 2.6) & (dist_ball < 500), reverse, forward)
 
     @staticmethod
-    def _nearest_big_pad(state, pos: np.ndarray, team: int) -> np.ndarray:
-        timers = state.boost_pad_timers
-        pads = BIG_PADS * (_MIRROR if team == ORANGE_TEAM else 1.0)
-        active = [k for k, i in enumerate(BIG_PAD_INDICES) if timers[i] <= 0]
-        choices = active or list(range(len(BIG_PAD_INDICES)))
-        k = min(choices, key=lambda j: float(np.linalg.norm(pads[j][:2] - pos[:2])))
-        return pads[k]
+    def _nearest_big_pad(obs: np.ndarray, pos: np.ndarray) -> np.ndarray:
+        """``[B, 3]`` nearest active big pad (nearest of all when none is active)."""
+        active = obs[:, _PAD_TIMERS][:, BIG_PAD_INDICES] <= 0
+        dist = np.linalg.norm(BIG_PADS[None, :, :2] - pos[:, None, :2], axis=2)
+        dist = np.where(active | ~active.any(axis=1, keepdims=True), dist, np.inf)
+        return BIG_PADS[np.argmin(dist, axis=1)]

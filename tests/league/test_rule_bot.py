@@ -1,22 +1,83 @@
-"""The rule-based bot drives from the game state and beats a random policy in real RocketSim matches."""
+"""The rule-based bot drives from the observation vector and beats a random policy in real RocketSim matches."""
 
 import numpy as np
+import pytest
+from rlgym.rocket_league.action_parsers import LookupTableAction
 
 from rl_bot.config import EnvConfig
 from rl_bot.env.game import RLGymGame
 from rl_bot.evaluate import RandomPolicy, RulePolicy, play_match
-from rl_bot.league.rule_bot import RuleBot
+from rl_bot.league.rule_bot import _ACTIONS, BIG_PAD_INDICES, RuleBot
+
+TABLE = LookupTableAction.make_lookup_table()
+
+
+def make_obs(car, fwd=(0.0, 1.0, 0.0), ball=(0.0, 0.0, 92.75), ball_vel=(0.0, 0.0, 0.0), boost=33.0, **kw):
+    """One padded DefaultObs vector (own frame) with only what the bot reads set."""
+    obs = np.zeros(172, np.float32)
+    obs[0:3] = np.array(ball) / 2300
+    obs[3:6] = np.array(ball_vel) / 2300
+    obs[9:43] = kw.get("pad_timers", np.zeros(34)) * 0.1
+    obs[52:55] = np.array(car) / 2300
+    obs[55:58] = fwd
+    obs[67] = boost / 100
+    obs[71] = float(kw.get("supersonic", False))
+    return obs
+
+
+MOVING = (0.0, 100.0, 0.0)  # a moving ball: not a kickoff
+
+
+@pytest.mark.parametrize(
+    ("obs", "expected"),
+    [
+        # kickoff: ball at rest on the centre spot, straight ahead -> full boost at it (even when low on boost)
+        (make_obs(car=(0, -4608, 17), boost=10.0), (1, 0, True)),
+        # strike: ball ahead, the point 120 uu behind it is straight ahead -> boost
+        (make_obs(car=(0, -1000, 17), ball_vel=MOVING), (1, 0, True)),
+        # ... but not when supersonic, nor with an empty tank
+        (make_obs(car=(0, -1000, 17), ball_vel=MOVING, supersonic=True), (1, 0, False)),
+        (make_obs(car=(0, -1000, 17), ball_vel=MOVING, boost=0.0), (1, 0, False)),
+        # defend: upfield of the ball, facing our goal -> boost back goal-side
+        (make_obs(car=(0, 2000, 17), fwd=(0, -1, 0), ball_vel=MOVING), (1, 0, True)),
+        # collect boost: low boost, ball far -> drive (no boost) to the nearest active big pad, straight ahead
+        (make_obs(car=(3584, -1000, 17), ball=(0, 3000, 93), ball_vel=MOVING, boost=10.0), (1, 0, False)),
+    ],
+)
+def test_rule_bot_picks_the_documented_action(obs, expected):
+    assert RuleBot().actions(obs[None])[0] == _ACTIONS[expected]
+
+
+def test_rule_bot_skips_inactive_pads_and_steers_towards_the_next_one():
+    timers = np.zeros(34)
+    timers[18] = 5.0  # the big pad at (3584, 0), straight ahead, is inactive
+    assert 18 in BIG_PAD_INDICES
+    obs = make_obs(car=(3584, -1000, 17), ball=(0, 3000, 93), ball_vel=MOVING, boost=10.0, pad_timers=timers)
+    act = int(RuleBot().actions(obs[None])[0])
+    # next nearest is (3072, -4096), behind on the left: turn (no boost), and no reverse (ball far)
+    assert TABLE[act][0] == 1 and TABLE[act][1] != 0 and TABLE[act][6] == 0
+
+
+def test_rule_bot_reverses_when_the_ball_is_right_behind():
+    obs = make_obs(car=(0, 0, 17), ball=(50, -300, 93), ball_vel=MOVING)
+    act = int(RuleBot().actions(obs[None])[0])
+    assert TABLE[act][0] == -1 and TABLE[act][6] == 0
+
+
+def test_rule_bot_rejects_wrong_observation_shape():
+    with pytest.raises(ValueError, match=r"shape \[B, 172\], got \(3, 100\)"):
+        RuleBot().actions(np.zeros((3, 100)))
 
 
 def test_rule_bot_goes_for_the_ball_at_kickoff():
     game = RLGymGame(EnvConfig(team_size=1))
     game.seed(2)
-    game.reset()
+    obs = game.reset()
     bot = RuleBot()
     while game.stats.touches_by_agent["blue-0"] == 0 and game.stats.length < 60:  # 4 s
-        acts = bot.act(game.state, ["blue-0"])
+        acts = bot.act_obs({"blue-0": obs["blue-0"]})
         acts["orange-0"] = 8  # the idle orange car: throttle 0, no steer (lookup row 8)
-        game.step({a: np.array([x]) for a, x in acts.items()})
+        obs, *_ = game.step({a: np.array([x]) for a, x in acts.items()})
     assert game.stats.touches_by_agent["blue-0"] >= 1
 
 
