@@ -12,14 +12,28 @@ from typing import Any
 
 import torch
 from ray.rllib.algorithms.ppo.torch.ppo_torch_learner import PPOTorchLearner
+from ray.rllib.core.rl_module.multi_rl_module import MultiRLModule
+from ray.rllib.core.rl_module.torch import TorchRLModule
 
 
 class RLBotPPOTorchLearner(PPOTorchLearner):
-    """``PPOTorchLearner`` that builds optimizers only for the modules in ``policies_to_train``.
+    """``PPOTorchLearner`` that builds optimizers only for the modules in ``policies_to_train``, and compiles them
+    when ``torch_compile_learner`` is set.
 
     RLlib's default gives every module an Adam optimizer, trained or not: the frozen league opponents would carry
-    optimizer state in every checkpoint, and the parameter-free rule-bot module makes Adam fail.
+    optimizer state in every checkpoint. And RLlib 2.60's ``TorchLearner.build`` compiles no module of a
+    ``MultiRLModule`` (its loop tests the container, not the module, for ``TorchRLModule``): a GPU check found
+    ``learner.torch_compile`` changed nothing.
     """
+
+    def build(self) -> None:
+        super().build()
+        if getattr(self, "_torch_compile_forward_train", False) and isinstance(self._module, MultiRLModule):
+            for module_id in self.module.keys():
+                module = self.module[module_id]
+                module = module.unwrapped() if hasattr(module, "unwrapped") else module
+                if self.should_module_be_updated(module_id) and isinstance(module, TorchRLModule):
+                    module.compile(self._torch_compile_cfg)
 
     def configure_optimizers(self) -> None:
         for module_id in self.module.keys():
@@ -33,6 +47,18 @@ class MixedPrecisionPPOTorchLearner(RLBotPPOTorchLearner):
 
     #: autocast dtype per device type; float16 needs the GradScaler that algo.py configures alongside.
     DTYPES = {"cuda": torch.float16, "cpu": torch.bfloat16}
+
+    def compute_gradients(self, loss_per_module: dict, **kwargs: Any) -> dict:
+        grads = super().compute_gradients(loss_per_module, **kwargs)
+        # RLlib clips gradients (postprocess_gradients) before GradScaler.step unscales them, so grad_clip would
+        # act on gradients multiplied by the scale (65536): every update clipped, a third of fp32's size in the GPU
+        # check. Unscale in place first, as torch's AMP recipe does before clipping; scaler.step then skips its
+        # own unscale for these optimizers and still skips the step on inf/nan.
+        if grads and self._grad_scalers is not None:
+            for module_id, names in self._module_optimizers.items():
+                for name in names:
+                    self._grad_scalers[module_id].unscale_(self.get_optimizer(module_id, name))
+        return grads
 
     def _uncompiled_update(self, batch: dict, **kwargs: Any):
         # Same steps as TorchLearner._uncompiled_update, with the forward pass and loss inside autocast;
