@@ -60,6 +60,8 @@ def test_job_submit_writes_runs_and_mlflow_outside_the_temp_copy(cluster, tmp_pa
         "ppo": {"train_batch_size": 400, "minibatch_size": 200, "num_epochs": 1},
         "resources": {"num_env_runners": 1, "num_envs_per_env_runner": 2},
         "stop": {"iterations": 1},
+        # the league actor must live on the driver's node and be found by name from the env runners
+        "league": {"enabled": True, "snapshot_every_n_iterations": 1, "eval_every_n_iterations": None},
     }
     # the job ships a small working dir (like a user's project) holding the config by relative path
     workdir = tmp_path / "work"
@@ -90,6 +92,10 @@ def test_job_submit_writes_runs_and_mlflow_outside_the_temp_copy(cluster, tmp_pa
     assert len(runs) == 1 and runs[0].name.startswith("rocketleague-1v1__job__0__")
     ckpt, state = latest_checkpoint(runs[0])
     assert state.iteration == 1 and state.env_steps >= 400
+    assert "league: actor 'league:rocketleague-1v1__job__0__" in submitted.stdout
+    assert (runs[0] / "league" / "snapshots" / "snap-0001.pkl").is_file()
+    league_state = json.loads((ckpt / "league_state.json").read_text())
+    assert [m["id"] for m in league_state["members"]] == ["rule", "snap-0001"]
     assert (home / "mlruns" / "mlflow.db").is_file()
     from mlflow.tracking import MlflowClient
 
