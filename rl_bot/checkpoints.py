@@ -18,6 +18,8 @@ from rl_bot.config import ConfigError
 
 CHECKPOINT_DIR = "checkpoints"
 STATE_FILE = "rl_bot_state.json"
+#: The league's state (``League.state()`` as JSON), in every checkpoint of a run with the league on.
+LEAGUE_STATE_FILE = "league_state.json"
 REQUIRED_FILES = ("rllib_checkpoint.json", "algorithm_state.pkl", STATE_FILE)
 _NAME = re.compile(r"^iter_(\d{6,})$")
 
@@ -80,6 +82,29 @@ def latest_checkpoint(run_dir: Path) -> tuple[Path, CheckpointState]:
             "--resume",
         )
     return ckpts[-1], read_state(ckpts[-1])
+
+
+def read_league_state(ckpt: Path) -> dict:
+    """The league state saved in a checkpoint; :class:`ConfigError` if it is missing or unreadable."""
+    path = ckpt / LEAGUE_STATE_FILE
+    if not path.is_file():
+        raise ConfigError(
+            [
+                f"checkpoint {str(ckpt)!r} has no {LEAGUE_STATE_FILE} although the run has the league on; it is "
+                "incomplete: resume from an earlier checkpoint folder"
+            ],
+            "--resume",
+        )
+    try:
+        state = json.loads(path.read_text())
+        if not isinstance(state, dict) or "members" not in state:
+            raise ValueError("not a league state")
+        return state
+    except ValueError as e:
+        raise ConfigError(
+            [f"checkpoint {str(ckpt)!r} has a corrupt {LEAGUE_STATE_FILE} ({e}); resume from an earlier checkpoint"],
+            "--resume",
+        ) from None
 
 
 def write_state(ckpt_tmp: Path, state: CheckpointState) -> None:

@@ -88,8 +88,9 @@ def snapshot_policy(ckpt: Path, member: str, explore: bool = True, seed: int = 0
     (the run's initial rating if the checkpoint does not know it); :class:`ConfigError` if there is no such
     snapshot."""
     from rl_bot.algo import inference_module
+    from rl_bot.checkpoints import LEAGUE_STATE_FILE
     from rl_bot.config import read_yaml, validate_config
-    from rl_bot.league.driver import STATE_FILE, load_snapshot, snapshot_file
+    from rl_bot.league.driver import load_snapshot, snapshot_file
 
     run_dir = ckpt.parent.parent
     path = snapshot_file(run_dir, member)
@@ -106,7 +107,7 @@ def snapshot_policy(ckpt: Path, member: str, explore: bool = True, seed: int = 0
     module = inference_module(cfg)
     module.set_state(load_snapshot(path))
     rating = cfg.league.initial_rating
-    state_file = ckpt / STATE_FILE
+    state_file = ckpt / LEAGUE_STATE_FILE
     if state_file.is_file():
         state = json.loads(state_file.read_text())
         rating = next((m["rating"] for m in state["members"] + state["retired"] if m["id"] == member), rating)

@@ -24,6 +24,7 @@ from rl_bot.checkpoints import (
     checkpoint_name,
     finalize,
     latest_checkpoint,
+    read_league_state,
     write_state,
 )
 from rl_bot.config import (
@@ -147,19 +148,17 @@ LEAGUE_MODULE_FIELDS = ("enabled", "max_pool_size", "include_random")
 
 def league_resume_problems(saved: TrainConfig, cfg: TrainConfig, ckpt: Path) -> list[str]:
     """What stops a checkpoint from being resumed with the league settings of ``cfg``."""
-    from rl_bot.league.driver import STATE_FILE
-
     problems = [
         f"league.{k} cannot change on resume ({getattr(saved.league, k)!r} -> {getattr(cfg.league, k)!r}): it "
         "changes the RLModules the checkpoint holds; start a new run instead"
         for k in LEAGUE_MODULE_FIELDS
         if getattr(saved.league, k) != getattr(cfg.league, k)
     ]
-    if not problems and cfg.league.enabled and not (ckpt / STATE_FILE).is_file():
-        problems.append(
-            f"checkpoint {str(ckpt)!r} has no {STATE_FILE} although the run has the league on; it is incomplete: "
-            "resume from an earlier checkpoint folder"
-        )
+    if not problems and cfg.league.enabled:
+        try:
+            read_league_state(ckpt)
+        except ConfigError as e:
+            problems.extend(e.errors)
     return problems
 
 
@@ -344,11 +343,9 @@ def run(p: TrainPlan, quiet: bool = False) -> TrainSummary:
             _save_resumed_config(cfg, cfg_path, base.iteration)
             say(f"resumed from {p.resume_from} at iteration {algo.iteration}")
         if cfg.league.enabled:
-            from rl_bot.league.driver import STATE_FILE, LeagueDriver
+            from rl_bot.league.driver import LeagueDriver
 
-            league_state = None
-            if p.resume_from is not None:
-                league_state = json.loads((p.resume_from / STATE_FILE).read_text())
+            league_state = read_league_state(p.resume_from) if p.resume_from is not None else None
             league = LeagueDriver(cfg, p.run_dir, p.run_name, algo, league_state)
             say(f"league: actor {league.name!r}, files in {p.run_dir / 'league'}")
         if cfg.tracking.enabled:

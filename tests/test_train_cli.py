@@ -88,11 +88,34 @@ def test_resume_errors_exit_2_and_keep_files(tmp_path):
     assert rc == 2 and "cannot be combined with --resume" in err
 
 
+def test_league_resume_errors_exit_2_before_ray(tmp_path):
+    run_dir = tmp_path / "runs" / "r2"
+    ckpt = run_dir / CHECKPOINT_DIR / checkpoint_name(4)
+    ckpt.mkdir(parents=True)
+    (run_dir / "config.yaml").write_text("run: {name: r2}\nleague: {enabled: true}\n")
+    for f in ("rllib_checkpoint.json", "algorithm_state.pkl"):
+        (ckpt / f).write_text("{}")
+    (ckpt / STATE_FILE).write_text(json.dumps({"iteration": 4, "env_steps": 1, "agent_steps": 2, "wall_time_s": 1.0}))
+    rc, err = rl_bot("train", "--resume", str(run_dir), env_home=tmp_path)
+    assert rc == 2 and "has no league_state.json although the run has the league on" in err
+    assert "RAY_IMPORTED=False" in err
+    (ckpt / "league_state.json").write_text("{half")
+    rc, err = rl_bot("train", "--resume", str(run_dir), env_home=tmp_path)
+    assert rc == 2 and "corrupt league_state.json" in err
+    rc, err = rl_bot("train", "--resume", str(run_dir), "--set", "league.include_random=true", env_home=tmp_path)
+    assert rc == 2 and "league.include_random cannot change on resume (False -> True)" in err
+    assert "RAY_IMPORTED=False" in err
+
+
 def test_eval_bad_input_exits_2(tmp_path):
     rc, err = rl_bot("eval", "--checkpoint", str(tmp_path), env_home=tmp_path)
     assert rc == 2 and "neither a checkpoint folder" in err
     rc, err = rl_bot("eval", "--team-size", "5", env_home=tmp_path)
     assert rc == 2 and "--team-size" in err
+    rc, err = rl_bot("eval", "--opponent", "rulebot", env_home=tmp_path)
+    assert rc == 2 and "use self, rule, random or snapshot:ID" in err
+    rc, err = rl_bot("eval", "--opponent", "snapshot:snap-0001", env_home=tmp_path)
+    assert rc == 2 and "needs --checkpoint" in err
 
 
 def test_latest_checkpoint_picks_highest_complete_iteration(tmp_path):

@@ -6,6 +6,8 @@ from typing import Any
 
 from ray.rllib.callbacks.callbacks import RLlibCallback
 
+from rl_bot.env.rllib_env import episode_summary
+
 # Stable metric names: the same in the progress line, MLflow and docs/config.md.
 EPISODE_METRICS = {
     "touches": "env/touches_per_episode",
@@ -30,8 +32,7 @@ class EnvMetricsCallback(RLlibCallback):
     def on_episode_end(self, *, episode: Any, metrics_logger: Any = None, **kwargs: Any) -> None:
         if metrics_logger is None:
             return
-        infos = episode.get_infos(-1)
-        summary = next((i.get("episode_summary") for i in infos.values() if i and "episode_summary" in i), None)
+        summary = episode_summary(episode)
         if summary is None:
             return
         for key, name in EPISODE_METRICS.items():

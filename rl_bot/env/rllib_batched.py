@@ -34,7 +34,7 @@ from rl_bot.config import EnvConfig
 from rl_bot.env.batched import OBS_SIZE, BatchedGame
 from rl_bot.env.connectors import use_indexed_pieces
 from rl_bot.env.game import NUM_ACTIONS
-from rl_bot.env.rllib_env import derive_seed
+from rl_bot.env.rllib_env import SUMMARY_KEY, derive_seed
 from rl_bot.league.runner import LeagueEnvRunner
 
 
@@ -106,7 +106,7 @@ class BatchedRocketLeagueVectorEnv(VectorMultiAgentEnv):
             trunc_l.append(trunc)
             if te or tr:
                 summary = game.stats[i].as_info(self.env_cfg.step_seconds)
-                info_l.append({a: {"episode_summary": summary} for a in agents})
+                info_l.append({a: {SUMMARY_KEY: summary} for a in agents})
             else:
                 info_l.append({})
         self._needs_reset = terminated | truncated

@@ -14,6 +14,15 @@ from rl_bot.env.game import NUM_ACTIONS, RLGymGame
 ENV_NAME = "rl_bot_rocket_league"
 
 
+SUMMARY_KEY = "episode_summary"
+
+
+def episode_summary(episode: Any) -> dict[str, float] | None:
+    """The summary both env backends put in a finished episode's last infos (``EpisodeStats.as_info``), or None."""
+    infos = episode.get_infos(-1)
+    return next((i[SUMMARY_KEY] for i in infos.values() if i and SUMMARY_KEY in i), None)
+
+
 def derive_seed(base_seed: int, worker_index: int, vector_index: int) -> np.random.SeedSequence:
     """Independent, reproducible stream per (base seed, env runner, sub-env)."""
     return np.random.SeedSequence([base_seed, worker_index, vector_index])
@@ -69,7 +78,7 @@ class RocketLeagueEnv(MultiAgentEnv):
         if done:
             summary = self.game.stats.as_info(self.env_cfg.step_seconds)
             for a in obs:
-                infos[a]["episode_summary"] = summary
+                infos[a][SUMMARY_KEY] = summary
         return obs, rewards, terms, truncs, infos
 
     def close(self) -> None:

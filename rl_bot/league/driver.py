@@ -16,12 +16,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+from rl_bot.checkpoints import LEAGUE_STATE_FILE
 from rl_bot.config import TrainConfig
 from rl_bot.league.actor import NAMESPACE, actor_name, start_league_actor
 from rl_bot.league.league import MAIN, SLOT_PREFIX, League
 
 LEAGUE_DIR = "league"
-STATE_FILE = "league_state.json"
 
 
 def snapshot_file(run_dir: Path, member_id: str) -> Path:
@@ -161,7 +161,7 @@ class LeagueDriver:
     def save(self, ckpt_dir: Path) -> None:
         """Write the league state into a checkpoint folder being assembled."""
         state = self.ray.get(self.actor.state.remote())
-        (ckpt_dir / STATE_FILE).write_text(json.dumps(state))
+        (ckpt_dir / LEAGUE_STATE_FILE).write_text(json.dumps(state))
 
     def write_artifacts(self) -> list[Path]:
         """Refresh ``table.csv`` and ``elo.png``; returns the files (and ``games.csv`` if any game was rated)."""

@@ -22,6 +22,7 @@ import ray
 from ray.rllib.callbacks.callbacks import RLlibCallback
 from ray.rllib.env.multi_agent_env_runner import MultiAgentEnvRunner
 
+from rl_bot.env.rllib_env import episode_summary
 from rl_bot.league.league import MAIN
 
 ORANGE_PREFIX = "orange"
@@ -104,8 +105,7 @@ class LeagueEnvRunner(MultiAgentEnvRunner):
         orange = next((a for a in episode.agent_ids if str(a).startswith(ORANGE_PREFIX)), None)
         if orange is None:
             return
-        infos = episode.get_infos(-1)
-        summary = next((i.get("episode_summary") for i in infos.values() if i and "episode_summary" in i), None)
+        summary = episode_summary(episode)
         if summary is None:
             return
         module = episode.module_for(orange)

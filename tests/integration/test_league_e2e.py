@@ -172,6 +172,8 @@ def test_train_with_league_records_games_and_resumes(project_home, ray_guard, ca
     args = ["eval", "--checkpoint", str(run_dir), "--opponent", "snapshot:snap-0002", "--games", "2"]
     assert cli([*args, "--set", "env.game_timeout_s=5", "--set", "env.no_touch_timeout_s=5"]) == 0
     assert "vs snapshot:snap-0002: 2 games" in capsys.readouterr().out
+    assert cli(["eval", "--checkpoint", str(run_dir), "--opponent", "snapshot:snap-0099"]) == 2
+    assert "snapshot 'snap-0099' not found" in (err := capsys.readouterr().err) and "snap-0001, snap-0002" in err
 
 
 def test_bench_league_compare_reports_both_runs(project_home, ray_guard, capsys):
