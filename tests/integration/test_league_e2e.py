@@ -8,6 +8,7 @@ import re
 import numpy as np
 import pytest
 import yaml
+from tiny import tiny
 
 from rl_bot.checkpoints import latest_checkpoint
 from rl_bot.cli import main as cli
@@ -15,15 +16,13 @@ from rl_bot.config import LeagueConfig, load_config
 
 pytestmark = pytest.mark.integration
 
-TINY_LEAGUE = {
-    "run": {"name": "league", "seed": 5},
-    "env": {"team_size": 1, "no_touch_timeout_s": 4, "game_timeout_s": 8},
-    "model": {"use_lstm": True, "fcnet_hiddens": [32], "lstm_cell_size": 16, "max_seq_len": 8},
-    "ppo": {"train_batch_size": 800, "minibatch_size": 400, "num_epochs": 1},
-    "resources": {"num_env_runners": 1, "num_envs_per_env_runner": 4},
-    "stop": {"iterations": 4},
-    "checkpoint": {"every_n_iterations": 2, "keep_last": 3},
-    "league": {
+TINY_LEAGUE = tiny(
+    run={"name": "league", "seed": 5},
+    ppo={"train_batch_size": 800, "minibatch_size": 400},
+    resources={"num_envs_per_env_runner": 4},
+    stop={"iterations": 4},
+    checkpoint={"every_n_iterations": 2, "keep_last": 3},
+    league={
         "enabled": True,
         "main_share": 0.2,
         "snapshot_every_n_iterations": 2,
@@ -31,7 +30,7 @@ TINY_LEAGUE = {
         "eval_every_n_iterations": 2,
         "eval_games": 2,
     },
-}
+)
 
 
 def test_actor_state_round_trip(tmp_path, ray_guard):

@@ -4,21 +4,12 @@ import re
 
 import pytest
 import yaml
+from tiny import TINY
 
 from rl_bot.checkpoints import latest_checkpoint
 from rl_bot.cli import main as cli
 
 pytestmark = pytest.mark.integration
-
-TINY = {
-    "run": {"name": "tiny", "seed": 3},
-    "env": {"team_size": 1, "no_touch_timeout_s": 4, "game_timeout_s": 8},
-    "model": {"use_lstm": True, "fcnet_hiddens": [32], "lstm_cell_size": 16, "max_seq_len": 8},
-    "ppo": {"train_batch_size": 600, "minibatch_size": 300, "num_epochs": 1},
-    "resources": {"num_env_runners": 1, "num_envs_per_env_runner": 2},
-    "stop": {"iterations": 2},
-    "checkpoint": {"every_n_iterations": 1, "keep_last": 2},
-}
 
 
 def metric_steps(client, run_id, key):
