@@ -67,7 +67,7 @@ class LeagueDriver:
         self.version = 0
         self.slot_content: dict[str, str] = {}  # snapshot slot -> member id loaded in the env runners
         self._eval_policy: Any = None
-        self.last_push_s = self.push_plan()
+        self.push_plan()
 
     # ------------------------------------------------------------------------------------------- plan
 
@@ -100,7 +100,6 @@ class LeagueDriver:
             lambda r: r.set_league_plan(plan, ray.get(ref)), local_env_runner=True
         )
         self.slot_content.update(changed)
-        self.plan = plan
         return time.perf_counter() - t0
 
     # ------------------------------------------------------------------------------------------- iterations

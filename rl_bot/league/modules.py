@@ -2,7 +2,7 @@
 
 Each module turns ``batch["obs"]`` into ``action_dist_inputs`` logits over the 90 lookup-table actions; the env
 runner samples a ``TorchCategorical`` from them as it does for ``main``. They have no weights (one empty
-placeholder parameter, for the learner's sake) and an empty state, and do not implement ``ValueFunctionAPI``, so
+parameter of size 0, for the learner's sake) and an empty state, and do not implement ``ValueFunctionAPI``, so
 PPO's GAE connector computes no values for them. Keep them out of ``policies_to_train``: the learner builds them
 but never updates them.
 
@@ -43,14 +43,14 @@ class _FrozenModule(TorchRLModule):  # RLModule is an abc.ABC
         # refuses a module without a parameter that requires grad; RLlib's default PPOTorchLearner also gives
         # each one an Adam optimizer, which refuses an empty parameter list. This empty tensor satisfies both:
         # it holds nothing, never gets a gradient (RLlib skips None gradients) and is not in the module's state.
-        self._placeholder = torch.nn.Parameter(torch.zeros(0))
+        self._empty_param = torch.nn.Parameter(torch.zeros(0))
 
     def get_state(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
         """Empty: a frozen module has no weights."""
         return {}
 
     def set_state(self, state: dict[str, Any]) -> None:
-        """Nothing to load; weight syncs from the learner may still send the placeholder."""
+        """Nothing to load; weight syncs from the learner may still send the size-0 parameter."""
 
     def _forward(self, batch: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
         obs = batch[Columns.OBS]
