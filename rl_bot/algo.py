@@ -11,11 +11,12 @@ from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 from ray.tune.registry import register_env
 
 from rl_bot.callbacks.metrics import EnvMetricsCallback
+from rl_bot.compat import DropUntrainedAgents
 from rl_bot.config import ModelConfig, TrainConfig
 from rl_bot.env.rllib_batched import BatchedEnvRunner
 from rl_bot.env.rllib_env import ENV_NAME, RocketLeagueEnv
 from rl_bot.league.league import MAIN as MAIN_MODULE
-from rl_bot.league.league import RANDOM, RULE, slot_ids
+from rl_bot.league.league import slot_ids
 from rl_bot.league.runner import LeagueEnvRunner, LeagueGamesCallback
 from rl_bot.learner import MixedPrecisionPPOTorchLearner, RLBotPPOTorchLearner
 
@@ -47,17 +48,16 @@ def main_policy_mapping(agent_id: Any, episode: Any, **kwargs: Any) -> str:
 
 
 def module_specs(cfg: TrainConfig) -> dict[str, RLModuleSpec]:
-    """``main``; with the league on, also the frozen opponents: ``rule`` (and ``random``) and one slot per
-    snapshot the pool can hold, each with main's architecture (weights set by the league)."""
+    """``main``; with the league on, also the frozen opponents: the built-ins of ``league.opponents`` and the
+    snapshot slots (the pool size plus a spare), each with main's architecture (weights set by the league)."""
     main = RLModuleSpec(model_config=model_config(cfg.model))
     specs = {MAIN_MODULE: main}
     if cfg.league.enabled:
-        from rl_bot.league.modules import RandomModule, RuleBotModule
+        from rl_bot.league.modules import BUILTIN_MODULES
 
-        specs[RULE] = RLModuleSpec(module_class=RuleBotModule)
-        if cfg.league.include_random:
-            specs[RANDOM] = RLModuleSpec(module_class=RandomModule)
-        for slot in slot_ids(cfg.league.max_pool_size):
+        for name in cfg.league.opponents:
+            specs[name] = RLModuleSpec(module_class=BUILTIN_MODULES[name])
+        for slot in slot_ids(cfg.league.num_slots):
             specs[slot] = RLModuleSpec(model_config=model_config(cfg.model))
     return specs
 
@@ -125,6 +125,8 @@ def build_ppo_config(cfg: TrainConfig) -> PPOConfig:
             grad_clip_by="global_norm",
             kl_coeff=p.kl_coeff,
             use_kl_loss=p.kl_coeff > 0,
+            # The league's frozen opponents are never trained: keep their agents out of the learner's batch.
+            learner_connector=(lambda *_: DropUntrainedAgents(trainable=[MAIN_MODULE])) if cfg.league.enabled else None,
             train_batch_size_per_learner=p.train_batch_size,
             minibatch_size=p.minibatch_size,
             num_epochs=p.num_epochs,

@@ -203,9 +203,9 @@ def bench_train(
 ) -> dict[str, float]:
     """Real PPO iterations on local Ray (MLflow off, temp outputs); medians of all iterations but the first.
 
-    With the league on, a snapshot is taken after every iteration (so the pool's slots fill within
-    ``league.max_pool_size`` iterations) and the periodic evaluation is off: the figure is training with a full
-    pool, and ``league_time_s`` is the driver's league work per iteration.
+    The league runs as configured (snapshots, periodic evaluation in its background actor); ``league_time_s`` is
+    the driver's league work per iteration. ``iterations_per_hour`` is the run's whole training time, iterations
+    with an evaluation included, over its iterations: the figure to compare league on and off with.
     """
     from rl_bot.train import TrainPlan, run
 
@@ -219,8 +219,6 @@ def bench_train(
             data["resources"]["num_env_runners"] = num_env_runners
         if league is not None:
             data["league"]["enabled"] = league
-        if data["league"]["enabled"]:
-            data["league"].update(snapshot_every_n_iterations=1, eval_every_n_iterations=None)
         bench_cfg = validate_config(data, "bench")
         with PeakMemory() as mem:
             summary = run(TrainPlan(bench_cfg, Path(tmp) / "run", None, run_name="bench"), quiet=True)
@@ -239,6 +237,7 @@ def bench_train(
         "learn_time_s": med("perf/learn_time_s"),
         "learn_s_per_1000_agent_steps": med("perf/learn_s_per_1000_agent_steps"),
         "peak_memory_gib": mem.peak_bytes / 2**30,
+        "iterations_per_hour": 3600.0 * len(rows) / sum(r["perf/iteration_time_s"] for r in rows),
         "iterations_measured": len(rows),
     }
 
@@ -301,13 +300,17 @@ def run_bench(
             name = f"end-to-end training, {t['num_env_runners']} env runner(s)"
             note = ""
             if league_compare:
-                slots = cfg.league.max_pool_size
                 name += f", league {'on' if t['league'] else 'off'}"
                 if t["league"]:
+                    lc = cfg.league
+                    every = lc.eval_every_n_iterations
                     note = (
-                        f"rule bot + {slots} snapshot slots, filled from iteration {slots}; league work "
+                        f"{' + '.join(lc.opponents) or 'no built-ins'} + up to {lc.max_pool_size} snapshots (one every "
+                        f"{lc.snapshot_every_n_iterations} iterations), evaluation "
+                        f"{f'every {every} iterations' if every else 'off'}; league work "
                         f"{t['league_time_s'] * 1000:.0f} ms/iter; "
                     )
+                note += f"{t['iterations_per_hour']:,.0f} iterations/hour; "
             rows.append(
                 (
                     name,
@@ -317,6 +320,16 @@ def run_bench(
                     f"steps); peak memory {t['peak_memory_gib']:.2f} GiB",
                 )
             )
+    footer = []
+    if league_compare and not skip_train:
+        on = next(t for t in out["train"] if t["league"])
+        off = next(t for t in out["train"] if not t["league"])
+        out["league_cost"] = 1.0 - on["iterations_per_hour"] / off["iterations_per_hour"]
+        footer = [
+            f"League on runs {on['iterations_per_hour'] / off['iterations_per_hour']:.2f}x league off's iterations per "
+            f"hour (cost {100 * out['league_cost']:.0f} %), evaluation included.",
+            "",
+        ]
     lines = [
         f"### {dt.date.today().isoformat()} — `{command}`",
         "",
@@ -327,6 +340,7 @@ def run_bench(
         "|---|---|---|",
         *[f"| {name} | {rate:,.0f} | {note} |" for name, rate, note in rows],
         "",
+        *footer,
     ]
     text = "\n".join(lines)
     print(text)

@@ -21,6 +21,8 @@ STATE_FILE = "rl_bot_state.json"
 #: The league's state (``League.state()`` as JSON), in every checkpoint of a run with the league on.
 LEAGUE_STATE_FILE = "league_state.json"
 REQUIRED_FILES = ("rllib_checkpoint.json", "algorithm_state.pkl", STATE_FILE)
+#: Keys every league state has (``League.state()``); older formats lack some and cannot be resumed.
+LEAGUE_STATE_KEYS = ("members", "retired", "results", "slot_freed", "iteration", "snapshots_taken", "history")
 _NAME = re.compile(r"^iter_(\d{6,})$")
 
 
@@ -97,8 +99,11 @@ def read_league_state(ckpt: Path) -> dict:
         )
     try:
         state = json.loads(path.read_text())
-        if not isinstance(state, dict) or "members" not in state:
+        if not isinstance(state, dict):
             raise ValueError("not a league state")
+        missing = [k for k in LEAGUE_STATE_KEYS if k not in state]
+        if missing:
+            raise ValueError(f"no {', '.join(missing)}: written by an older rl-bot; start a new run")
         return state
     except ValueError as e:
         raise ConfigError(

@@ -1,4 +1,4 @@
-"""``rl-bot``: train, eval, bench."""
+"""``rl-bot``: train, eval, calibrate, bench."""
 
 from __future__ import annotations
 
@@ -6,37 +6,57 @@ import argparse
 import sys
 from pathlib import Path
 
-from rl_bot.config import ConfigError, load_config
+from rl_bot.config import ConfigError, TrainConfig, load_config
 from rl_bot.train import EXIT_BAD_INPUT, add_train_args, train_command
+
+
+def eval_config(args: argparse.Namespace, ckpt: Path | None) -> TrainConfig:
+    """The config whose game ``rl-bot eval`` plays: ``--config`` if given, else the checkpoint's run config, else
+    the embedded default; ``--set`` and ``--team-size`` apply on top."""
+    from rl_bot.config import apply_overrides, read_yaml, validate_config
+    from rl_bot.evaluate import run_dir_of
+    from rl_bot.train import CONFIG_FILE
+
+    overrides = list(args.overrides)
+    if args.team_size is not None:
+        overrides.append(f"env.team_size={args.team_size}")
+    if args.config or ckpt is None:
+        return load_config(args.config, overrides)
+    path = run_dir_of(ckpt) / CONFIG_FILE
+    if not path.is_file():
+        raise ConfigError(
+            [f"{str(path)!r} is missing: the checkpoint's run has no config; pass --config with the run's game"],
+            "--checkpoint",
+        )
+    data, errors = apply_overrides(read_yaml(path), overrides)
+    if errors:
+        raise ConfigError(errors, str(path))
+    return validate_config(data, str(path))
 
 
 def _eval(args: argparse.Namespace) -> int:
     from rl_bot.evaluate import (
         ModulePolicy,
-        RandomPolicy,
-        RulePolicy,
+        builtin_policy,
         play_match,
         play_selfplay,
         resolve_checkpoint,
         snapshot_policy,
     )
-    from rl_bot.league.elo import ANCHOR_RATINGS
+    from rl_bot.league.opponents import BUILTIN, builtin_ratings
 
     try:
-        cfg = load_config(args.config, args.overrides)
-        env_cfg = cfg.env
-        if args.team_size is not None:
-            if not 1 <= args.team_size <= 3:
-                raise ConfigError([f"--team-size must be 1, 2 or 3 (got {args.team_size})"], "--team-size")
-            env_cfg = env_cfg.model_copy(update={"team_size": args.team_size})
         if args.games < 1:
             raise ConfigError([f"--games must be >= 1 (got {args.games})"], "--games")
         if args.checkpoint and args.player:
             raise ConfigError(["give either --checkpoint or --player, not both"], "--player")
         snapshot = args.opponent.removeprefix("snapshot:") if args.opponent.startswith("snapshot:") else None
-        if snapshot is None and args.opponent not in ("self", "rule", "random"):
+        if snapshot is None and args.opponent not in ("self", *BUILTIN):
             raise ConfigError(
-                [f"--opponent {args.opponent!r}: use self, rule, random or snapshot:ID (e.g. snapshot:snap-0003)"],
+                [
+                    f"--opponent {args.opponent!r}: use self, {', '.join(BUILTIN)} or snapshot:ID "
+                    "(e.g. snapshot:snap-0003)"
+                ],
                 "--opponent",
             )
         if snapshot is not None and not args.checkpoint:
@@ -45,6 +65,9 @@ def _eval(args: argparse.Namespace) -> int:
                 "--opponent",
             )
         ckpt = resolve_checkpoint(args.checkpoint) if args.checkpoint else None
+        cfg = eval_config(args, ckpt)
+        env_cfg = cfg.env
+        ratings = builtin_ratings(env_cfg.team_size, cfg.league.anchor_ratings)
         opp_policy = None
         if snapshot is not None:
             opp_policy, opp_rating = snapshot_policy(ckpt, snapshot, explore=not args.greedy, seed=args.seed + 1)
@@ -52,23 +75,38 @@ def _eval(args: argparse.Namespace) -> int:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
 
-    def make(kind: str, seed: int):
-        return RulePolicy() if kind == "rule" else RandomPolicy(seed=seed)
-
     if ckpt is not None:
         policy = ModulePolicy.from_checkpoint(ckpt, explore=not args.greedy, seed=args.seed)
         label = f"checkpoint {ckpt}" + (" (greedy)" if args.greedy else " (sampled actions)")
     else:
         kind = args.player or "random"
-        policy = make(kind, args.seed)
-        label = "rule-based bot" if kind == "rule" else "uniformly random policy"
+        policy = builtin_policy(kind, args.seed)
+        label = {"rule": "rule-based bot", "rule-basic": "basic rule-based bot"}.get(kind, "uniformly random policy")
+    game = f"{env_cfg.team_size}v{env_cfg.team_size}, tick skip {env_cfg.tick_skip}"
     if args.opponent == "self":
-        print(play_selfplay(policy, env_cfg, args.games, seed=args.seed).line(label))
+        print(play_selfplay(policy, env_cfg, args.games, seed=args.seed, arenas=args.arenas).line(f"{label}, {game}"))
     else:
         if opp_policy is None:
-            opp_policy, opp_rating = make(args.opponent, args.seed + 1), ANCHOR_RATINGS[args.opponent]
-        report = play_match(policy, opp_policy, env_cfg, args.games, args.opponent, opp_rating, seed=args.seed)
-        print(report.line(label))
+            opp_policy, opp_rating = builtin_policy(args.opponent, args.seed + 1), ratings[args.opponent]
+        report = play_match(
+            policy, opp_policy, env_cfg, args.games, args.opponent, opp_rating, seed=args.seed, arenas=args.arenas
+        )
+        print(report.line(f"{label}, {game}"))
+    return 0
+
+
+def _calibrate(args: argparse.Namespace) -> int:
+    from rl_bot.evaluate import calibrate
+
+    try:
+        if args.games < 1:
+            raise ConfigError([f"--games must be >= 1 (got {args.games})"], "--games")
+        overrides = list(args.overrides) + ([f"env.team_size={args.team_size}"] if args.team_size else [])
+        cfg = load_config(args.config, overrides)
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    print(calibrate(cfg.env, args.games, seed=args.seed, arenas=args.arenas).text())
     return 0
 
 
@@ -109,28 +147,45 @@ def build_parser() -> argparse.ArgumentParser:
     add_train_args(t)
     t.set_defaults(func=train_command)
 
-    e = sub.add_parser("eval", help="real games: self-play touches/min, or matches against rule/random")
+    e = sub.add_parser(
+        "eval", help="real games: self-play touches/min, or matches against built-in bots or league snapshots"
+    )
     e.add_argument("--checkpoint", help="checkpoint folder or run directory of the policy to evaluate")
     e.add_argument(
         "--player",
-        choices=["rule", "random"],
+        choices=["rule", "rule-basic", "random"],
         default=None,
         help="evaluate a built-in policy instead of a checkpoint (default without --checkpoint: random)",
     )
     e.add_argument(
         "--opponent",
         default="self",
-        metavar="self|rule|random|snapshot:ID",
-        help="self: the policy drives every car (touches/min); rule, random or a league snapshot of the "
-        "checkpoint's run (snapshot:snap-0003): matches, win rate, Elo",
+        metavar="self|rule|rule-basic|random|snapshot:ID",
+        help="self: the policy drives every car (touches/min); rule, rule-basic, random or a league snapshot of the "
+        "checkpoint's run (snapshot:snap-0003): matches, win and score rates, Elo estimate",
     )
-    e.add_argument("--games", type=int, default=50, help="episodes to play")
-    e.add_argument("--team-size", type=int, default=None, help="cars per team (default: from config)")
+    e.add_argument("--games", type=int, default=50, help="games to play")
+    e.add_argument("--arenas", type=int, default=64, help="games played at once")
+    e.add_argument("--team-size", type=int, default=None, help="cars per team (default: from the config)")
     e.add_argument("--greedy", action="store_true", help="argmax actions instead of sampling")
     e.add_argument("--seed", type=int, default=0)
-    e.add_argument("--config", help="config whose env section defines the game (default: quickstart)")
+    e.add_argument(
+        "--config",
+        help="config whose env section defines the game (default: the checkpoint's run config, else the quickstart)",
+    )
     e.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.FIELD=VALUE")
     e.set_defaults(func=_eval)
+
+    c = sub.add_parser(
+        "calibrate", help="rate the built-in opponents (random, rule-basic, rule) from their head-to-head games"
+    )
+    c.add_argument("--games", type=int, default=200, help="games per pair")
+    c.add_argument("--arenas", type=int, default=64, help="games played at once")
+    c.add_argument("--team-size", type=int, default=None, help="cars per team (default: from the config)")
+    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--config", help="config whose env section defines the game (default: quickstart)")
+    c.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.FIELD=VALUE")
+    c.set_defaults(func=_calibrate)
 
     b = sub.add_parser("bench", help="throughput per layer: physics, env, sampling, end-to-end training")
     b.add_argument("--config", help="config to measure (default: quickstart)")

@@ -295,8 +295,12 @@ class TrackingConfig(_Section):
         return v
 
 
+BUILTIN_OPPONENTS = ("random", "rule-basic", "rule")
+
+
 class LeagueConfig(_Section):
-    """Opponent league: frozen snapshots of ``main``, the rule-based bot (a fixed-rating anchor), Elo, sampling."""
+    """Opponent league: frozen snapshots of ``main`` and built-in opponents (fixed-rating anchors), ratings with
+    intervals fitted from played games, opponent sampling."""
 
     enabled: bool = Field(
         False, description="Play the orange team with league opponents (off: main plays itself in every game)."
@@ -308,20 +312,29 @@ class LeagueConfig(_Section):
         0.5, ge=0, lt=1, description="Share of games in which orange is the current main (plain self-play)."
     )
     pfsp_weighting: Literal["hard", "variance"] = Field(
-        "hard", description="pfsp: weight (1-p)^2 (hard) or p(1-p) (variance), p = main's win rate vs the member."
+        "hard", description="pfsp: weight (1-p)^2 (hard) or p(1-p) (variance), p = main's score rate vs the member."
     )
     elo_window: float = Field(200.0, gt=0, description="elo_weighted: weight exp(-|rating gap| / elo_window).")
     recency_decay: float = Field(
         0.7, gt=0, le=1, description="recent_weighted: each older member weighs this times the next newer one."
     )
     target_win_rate: float = Field(
-        0.5, gt=0, lt=1, description="difficulty_adjusted: main's win rate the sampling aims at."
+        0.5, gt=0, lt=1, description="difficulty_adjusted: main's score rate the sampling aims at."
     )
     difficulty_width: float = Field(
         0.15, gt=0, description="difficulty_adjusted: weight exp(-((p - target) / width)^2 / 2)."
     )
     temperature: float = Field(
         1.0, gt=0, description="Sharpens (<1) or flattens (>1) any strategy's weights: w ** (1 / temperature)."
+    )
+    opponents: tuple[Literal["random", "rule-basic", "rule"], ...] = Field(
+        ("rule",),
+        description="Built-in opponents in the pool (fixed-rating anchors): random, rule-basic, rule.",
+    )
+    anchor_ratings: dict[str, float] | None = Field(
+        None,
+        description="Ratings of the built-in opponents (null: the shipped calibration for env.team_size, see "
+        "docs/league.md; rerun `rl-bot calibrate` for another game).",
     )
     snapshot_every_n_iterations: int | None = Field(
         5, ge=1, description="Add a frozen snapshot of main to the pool every N iterations (null: never)."
@@ -330,35 +343,65 @@ class LeagueConfig(_Section):
         None,
         gt=0,
         le=1,
-        description="Also snapshot when main's win rate over its last win_rate_window games against the pool "
+        description="Also snapshot when main's score rate over its last win_rate_window rated games against the pool "
         "reaches this (null: off).",
     )
     max_pool_size: int = Field(
         4,
         ge=1,
         le=32,
-        description="Snapshots kept (anchors not counted); each has an opponent module slot in every env runner. "
-        "A new snapshot in a full pool replaces the oldest.",
+        description="Snapshots kept (built-in opponents not counted). Env runners hold max_pool_size + 1 snapshot "
+        "slots, so a new snapshot never waits for games against the one it replaces to end.",
     )
     min_elo_diff: float | None = Field(
         400.0, gt=0, description="Prune snapshots rated this far or more below main (never an anchor; null: off)."
     )
-    include_random: bool = Field(False, description="Add a uniformly random policy to the pool as a second anchor.")
-    rule_rating: float = Field(1500.0, description="Fixed Elo of the rule-based bot (the anchor of the scale).")
-    random_rating: float = Field(1000.0, description="Fixed Elo of the random policy.")
-    initial_rating: float = Field(1500.0, description="main's rating at the start of a run.")
-    k_factor: float = Field(32.0, gt=0, description="Elo K: the rating step per game.")
-    win_rate_window: int = Field(50, ge=1, description="Games per opponent in the rolling win rates.")
+    initial_rating: float | None = Field(
+        None,
+        description="Prior mean of main's rating at iteration 1 (null: the random policy's rating: an untrained "
+        "policy plays about like it).",
+    )
+    rating_drift: float = Field(
+        20.0,
+        gt=0,
+        description="How far main's rating may move per iteration (the sd of the random-walk prior of the fit).",
+    )
+    win_rate_window: int = Field(50, ge=1, description="Rated games per opponent in the rolling score rates.")
     prior_games: float = Field(
-        4.0, ge=0, description="pfsp/difficulty: the Elo expectation counts as this many games in p."
+        4.0, ge=0, description="pfsp/difficulty: the rating expectation counts as this many games in p."
     )
     eval_every_n_iterations: int | None = Field(
         5,
         ge=1,
-        description="Every N iterations play eval_games real games of main vs the rule bot in the driver and log "
-        "league/eval_winrate_vs_rule (null: off).",
+        description="Every N iterations start eval_games real games of main vs the rule bot in a background actor "
+        "(training goes on) and log league/eval_* when they finish (null: off).",
     )
-    eval_games: int = Field(10, ge=1, description="Games per periodic evaluation.")
+    eval_games: int = Field(10, ge=1, description="Games per periodic evaluation (played at once, batched).")
+    eval_opponent: Literal["random", "rule-basic", "rule"] = Field(
+        "rule", description="The built-in opponent of the periodic evaluation."
+    )
+
+    @field_validator("opponents")
+    @classmethod
+    def _unique(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        if len(set(v)) != len(v):
+            raise ValueError(f"each built-in opponent may appear once, got {list(v)}")
+        return v
+
+    @field_validator("anchor_ratings")
+    @classmethod
+    def _known(cls, v: dict[str, float] | None) -> dict[str, float] | None:
+        if v is None:
+            return v
+        unknown = sorted(set(v) - set(BUILTIN_OPPONENTS))
+        if unknown:
+            raise ValueError(f"unknown built-in opponent(s) {unknown}; the built-ins are {list(BUILTIN_OPPONENTS)}")
+        missing = sorted(set(BUILTIN_OPPONENTS) - set(v))
+        if missing:
+            raise ValueError(
+                f"give a rating for every built-in opponent (missing {missing}); `rl-bot calibrate` prints all three"
+            )
+        return v
 
     @model_validator(mode="after")
     def _snapshots(self) -> LeagueConfig:
@@ -368,6 +411,11 @@ class LeagueConfig(_Section):
                 "the pool would never get a snapshot of main; set one of them"
             )
         return self
+
+    @property
+    def num_slots(self) -> int:
+        """Snapshot slots (RLModules ``opp_<k>``) in every env runner: the pool plus one spare."""
+        return self.max_pool_size + 1
 
 
 class RunConfig(_Section):
@@ -545,11 +593,29 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     if not p.is_file():
         raise ConfigError([f"config file {str(p)!r} does not exist; pass an existing --config path"], str(p))
     try:
-        data = yaml.safe_load(p.read_text()) or {}
+        text = p.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ConfigError(
+            [f"not UTF-8 text (byte {e.start}: {e.reason}); save the config as UTF-8 YAML"], str(p)
+        ) from None
+    except OSError as e:
+        raise ConfigError([f"cannot read the file: {e.strerror or e}"], str(p)) from None
+    try:
+        data = yaml.safe_load(text)
     except yaml.YAMLError as e:
         raise ConfigError([f"not valid YAML: {e}"], str(p)) from None
+    if data is None:
+        raise ConfigError(
+            [
+                "the file is empty (no sections); write the fields to change, e.g. `ppo: {lr: 1.0e-4}`, or leave out "
+                "--config to use the embedded default"
+            ],
+            str(p),
+        )
     if not isinstance(data, dict):
-        raise ConfigError([f"<root>: expected a mapping of sections, got {type(data).__name__}"], str(p))
+        raise ConfigError(
+            [f"<root>: expected a mapping of sections (like `ppo: {{lr: 1.0e-4}}`), got {type(data).__name__}"], str(p)
+        )
     return data
 
 

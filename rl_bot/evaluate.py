@@ -1,14 +1,19 @@
-"""Play real RocketSim games with a trained module (no Ray needed) and measure what it does.
+"""Play real RocketSim games with trained modules and built-in bots (no Ray needed) and measure what they do.
 
-The learner's copy of ``main`` is loaded from a checkpoint (env runner copies have an unsynced value head,
-see STACK.md). With an LSTM, the state is carried step to step and zeroed at each reset.
+Games run side by side in many arenas (:func:`make_arenas`: the batched backend when the env allows it, else one
+rlgym game per arena) and every policy acts for all the cars it drives in one call, so a few hundred games take
+seconds to minutes. Every game that starts is played to its end: an arena that finishes early starts the next game,
+so short and long games count alike.
+
+The learner's copy of ``main`` is loaded from a checkpoint (env runner copies have an unsynced value head). With an
+LSTM, the state is carried per car and zeroed at each game start.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +21,15 @@ import numpy as np
 
 from rl_bot.checkpoints import latest_checkpoint, list_checkpoints
 from rl_bot.config import ConfigError, EnvConfig
-from rl_bot.env.game import NUM_ACTIONS, RLGymGame
+from rl_bot.env.game import NUM_ACTIONS, EpisodeStats, RLGymGame
+from rl_bot.league.elo import (
+    END_NO_TOUCH,
+    END_TIME,
+    format_rating,
+    outcome_from_goals,
+    performance_rating,
+    wilson_interval,
+)
 
 MODULE_SUBPATH = Path("learner_group") / "learner" / "rl_module" / "main"
 
@@ -34,8 +47,20 @@ def resolve_checkpoint(path: str | Path) -> Path:
     )
 
 
+def run_dir_of(ckpt: Path) -> Path:
+    """The run directory a checkpoint folder belongs to (``RUN_DIR/checkpoints/iter_…``)."""
+    return ckpt.parent.parent
+
+
+# ------------------------------------------------------------------------------------------------ policies
+#
+# A policy acts for rows of a batch: ``start(rows)`` when the cars of those rows begin a game, ``act(obs, rows)``
+# with ``obs[k]`` the observation of row ``rows[k]``; rows are stable ids (arena x car) so recurrent state follows
+# each car.
+
+
 class ModulePolicy:
-    """Acts for a set of cars with an RLlib RLModule, carrying LSTM state per car."""
+    """Acts with an RLlib RLModule (sampled actions when ``explore``, else argmax), carrying LSTM state per row."""
 
     def __init__(self, module: Any, explore: bool = True, seed: int = 0):
         import torch
@@ -54,33 +79,91 @@ class ModulePolicy:
 
         return cls(RLModule.from_checkpoint(str(ckpt / MODULE_SUBPATH)), explore, seed)
 
-    def reset(self, agents: list[str]) -> None:
-        """Zero the recurrent state for a new episode."""
-        if self.stateful:
-            init = self.module.get_initial_state()
-            self.state = {a: {k: v.unsqueeze(0) for k, v in init.items()} for a in agents}
+    def reseed(self, seed: int) -> None:
+        """Restart the action sampling stream."""
+        self.gen.manual_seed(seed)
 
-    def act(self, obs: dict[str, np.ndarray], state: Any = None) -> dict[str, int]:
-        """One action per car in ``obs`` (sampled when ``explore``, else argmax)."""
+    def start(self, rows: np.ndarray) -> None:
+        """Zero the recurrent state of these rows."""
+        if not self.stateful or len(rows) == 0:
+            return
+        self._grow(int(rows.max()) + 1)
+        for v in self.state.values():
+            v[self.torch.from_numpy(rows)] = 0.0
+
+    def _grow(self, size: int) -> None:
+        if self.state and next(iter(self.state.values())).shape[0] >= size:
+            return
+        init = self.module.get_initial_state()
+        old = self.state
+        self.state = {k: v.unsqueeze(0).repeat(size, *([1] * v.dim())).clone() for k, v in init.items()}
+        for k, v in old.items():
+            self.state[k][: v.shape[0]] = v
+
+    def act(self, obs: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """One action per row."""
         torch = self.torch
-        agents = list(obs)
-        batch: dict[str, Any] = {"obs": torch.from_numpy(np.stack([obs[a] for a in agents]))}
+        batch: dict[str, Any] = {"obs": torch.from_numpy(np.ascontiguousarray(obs, dtype=np.float32))}
         if self.stateful:
+            self._grow(int(rows.max()) + 1)
+            idx = torch.from_numpy(rows)
             batch["obs"] = batch["obs"].unsqueeze(1)  # [B, T=1, obs]
-            keys = self.state[agents[0]].keys()
-            batch["state_in"] = {k: torch.cat([self.state[a][k] for a in agents]) for k in keys}
+            batch["state_in"] = {k: v[idx] for k, v in self.state.items()}
         with torch.no_grad():
             out = self.module.forward_inference(batch)
-        logits = out["action_dist_inputs"].reshape(len(agents), -1)
+        logits = out["action_dist_inputs"].reshape(len(rows), -1)
         if self.stateful:
-            for i, a in enumerate(agents):
-                self.state[a] = {k: v[i : i + 1] for k, v in out["state_out"].items()}
+            for k, v in out["state_out"].items():
+                self.state[k][idx] = v
         if self.explore:
-            probs = torch.softmax(logits, dim=-1)
-            acts = torch.multinomial(probs, 1, generator=self.gen).squeeze(1)
+            acts = torch.multinomial(torch.softmax(logits, dim=-1), 1, generator=self.gen).squeeze(1)
         else:
             acts = logits.argmax(dim=-1)
-        return {a: int(x) for a, x in zip(agents, acts.tolist(), strict=True)}
+        return acts.numpy().astype(np.int64)
+
+
+class RandomPolicy:
+    """Uniformly random lookup-table actions."""
+
+    def __init__(self, seed: int = 0):
+        self.rng = np.random.default_rng(seed)
+
+    def start(self, rows: np.ndarray) -> None:
+        """Stateless."""
+
+    def act(self, obs: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """One random action per row."""
+        return self.rng.integers(NUM_ACTIONS, size=len(rows)).astype(np.int64)
+
+
+class RulePolicy:
+    """A scripted bot acting from the observations (default: the ``rule`` bot)."""
+
+    def __init__(self, bot: Any = None) -> None:
+        from rl_bot.league.rule_bot import RuleBot
+
+        self.bot = bot if bot is not None else RuleBot()
+
+    def start(self, rows: np.ndarray) -> None:
+        """Stateless."""
+
+    def act(self, obs: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """One action per row, computed from its observation."""
+        return self.bot.actions(obs)
+
+
+def builtin_policy(name: str, seed: int = 0) -> Any:
+    """The policy of a built-in opponent (``random``, ``rule-basic``, ``rule``)."""
+    from rl_bot.league.opponents import RANDOM, RULE, RULE_BASIC
+    from rl_bot.league.rule_bot import BasicRuleBot, RuleBot
+
+    if name == RANDOM:
+        return RandomPolicy(seed)
+    if name == RULE_BASIC:
+        return RulePolicy(BasicRuleBot())
+    if name == RULE:
+        return RulePolicy(RuleBot())
+    raise ValueError(f"unknown built-in opponent {name!r}")
 
 
 def snapshot_policy(ckpt: Path, member: str, explore: bool = True, seed: int = 0) -> tuple[ModulePolicy, float]:
@@ -90,9 +173,9 @@ def snapshot_policy(ckpt: Path, member: str, explore: bool = True, seed: int = 0
     from rl_bot.algo import inference_module
     from rl_bot.checkpoints import LEAGUE_STATE_FILE
     from rl_bot.config import read_yaml, validate_config
-    from rl_bot.league.driver import load_snapshot, snapshot_file
+    from rl_bot.league.files import load_snapshot, snapshot_file
 
-    run_dir = ckpt.parent.parent
+    run_dir = run_dir_of(ckpt)
     path = snapshot_file(run_dir, member)
     if not path.is_file():
         have = sorted(p.stem for p in path.parent.glob("*.pkl")) if path.parent.is_dir() else []
@@ -106,7 +189,7 @@ def snapshot_policy(ckpt: Path, member: str, explore: bool = True, seed: int = 0
     cfg = validate_config(read_yaml(run_dir / "config.yaml"), str(run_dir / "config.yaml"))
     module = inference_module(cfg)
     module.set_state(load_snapshot(path))
-    rating = cfg.league.initial_rating
+    rating = math.nan
     state_file = ckpt / LEAGUE_STATE_FILE
     if state_file.is_file():
         state = json.loads(state_file.read_text())
@@ -114,34 +197,127 @@ def snapshot_policy(ckpt: Path, member: str, explore: bool = True, seed: int = 0
     return ModulePolicy(module, explore, seed), float(rating)
 
 
-class RandomPolicy:
-    """Uniformly random lookup-table actions."""
-
-    def __init__(self, seed: int = 0):
-        self.rng = np.random.default_rng(seed)
-
-    def reset(self, agents: list[str]) -> None:
-        """Nothing to reset."""
-
-    def act(self, obs: dict[str, np.ndarray], state: Any = None) -> dict[str, int]:
-        """One random action per car in ``obs``."""
-        return {a: int(self.rng.integers(NUM_ACTIONS)) for a in obs}
+# ------------------------------------------------------------------------------------------------ arenas
 
 
-class RulePolicy:
-    """The scripted :class:`~rl_bot.league.rule_bot.RuleBot`, acting from the observations."""
+class RLGymArenas:
+    """Several :class:`RLGymGame` behind :class:`~rl_bot.env.batched.BatchedGame`'s arena interface (for envs
+    with custom rlgym components, which the batched backend cannot compute)."""
 
-    def __init__(self) -> None:
-        from rl_bot.league.rule_bot import RuleBot
+    def __init__(self, cfg: EnvConfig, n: int):
+        self.n = n
+        self.games = [RLGymGame(cfg) for _ in range(n)]
+        self.agents = list(self.games[0].agents)
+        self.num_cars = len(self.agents)
+        self._obs = np.zeros((n, self.num_cars, self.games[0].obs_size), np.float32)
 
-        self.bot = RuleBot()
+    @property
+    def stats(self) -> list[EpisodeStats]:
+        """Each arena's current episode stats."""
+        return [g.stats for g in self.games]
 
-    def reset(self, agents: list[str]) -> None:
-        """Stateless."""
+    def seed(self, i: int, seed: Any) -> None:
+        """Seed arena ``i``'s kickoff draws."""
+        self.games[i].seed(seed)
 
-    def act(self, obs: dict[str, np.ndarray], state: Any = None) -> dict[str, int]:
-        """One action per car in ``obs``, computed from its observation (``state`` is not read)."""
-        return self.bot.act_obs(obs)
+    def reset(self, i: int) -> None:
+        """Kickoff in arena ``i``."""
+        obs = self.games[i].reset()
+        self._obs[i] = np.stack([obs[a] for a in self.agents])
+
+    def step(self, actions: np.ndarray, active: np.ndarray) -> tuple[None, np.ndarray, np.ndarray]:
+        """Step the active arenas; returns (None, terminated, truncated)."""
+        term, trunc = np.zeros(self.n, bool), np.zeros(self.n, bool)
+        for i in np.flatnonzero(active):
+            obs, _, te, tr = self.games[i].step(
+                {a: np.atleast_1d(np.int64(x)) for a, x in zip(self.agents, actions[i], strict=True)}
+            )
+            self._obs[i] = np.stack([obs[a] for a in self.agents])
+            term[i], trunc[i] = te, tr
+        return None, term, trunc
+
+    def observations(self) -> np.ndarray:
+        """``[arena, car, obs]``."""
+        return self._obs
+
+    def close(self) -> None:
+        """Release the arenas."""
+        for g in self.games:
+            g.close()
+
+
+def make_arenas(cfg: EnvConfig, n: int) -> Any:
+    """``n`` arenas of the configured game: batched when the env allows it, else rlgym games."""
+    if cfg.batched_problems():
+        return RLGymArenas(cfg, n)
+    from rl_bot.env.batched import BatchedGame
+
+    return BatchedGame(cfg, n)
+
+
+def play_games(env_cfg: EnvConfig, games: int, teams: Any, seed: int = 0, arenas: int = 64) -> list[EpisodeStats]:
+    """Play ``games`` full games, at most ``arenas`` at once; ``teams(g)`` gives game ``g``'s (blue policy,
+    orange policy). Game ``g``'s kickoff is seeded from ``(seed, g)``, whatever arena plays it. Returns each
+    game's stats, in game order."""
+    if games < 1:
+        return []
+    n = min(games, arenas)
+    env = make_arenas(env_cfg, n)
+    cars = env.num_cars
+    team_of_car = np.array([0 if a.startswith("blue") else 1 for a in env.agents])
+    game_of = np.full(n, -1)
+    policies: list[Any] = []  # distinct policies, by identity
+    policy_of = np.full((n, cars), -1)  # index into ``policies`` of the policy driving each car
+    results: list[EpisodeStats | None] = [None] * games
+    active = np.zeros(n, bool)
+    started = 0
+
+    def start(i: int) -> None:
+        nonlocal started
+        g = started
+        started += 1
+        env.seed(i, np.random.SeedSequence([seed, g]))
+        env.reset(i)
+        game_of[i], active[i] = g, True
+        for team, policy in enumerate(teams(g)):
+            p = next((j for j, q in enumerate(policies) if q is policy), None)
+            if p is None:
+                policies.append(policy)
+                p = len(policies) - 1
+            cols = np.flatnonzero(team_of_car == team)
+            policy_of[i, cols] = p
+            policy.start(i * cars + cols)
+
+    try:
+        for i in range(n):
+            start(i)
+        while active.any():
+            obs = env.observations()
+            actions = np.zeros((n, cars), np.int64)
+            for p, policy in enumerate(policies):
+                ai, ci = np.nonzero((policy_of == p) & active[:, None])
+                if len(ai):
+                    actions[ai, ci] = policy.act(obs[ai, ci], ai * cars + ci)
+            _, term, trunc = env.step(actions, active)
+            for i in np.flatnonzero((term | trunc) & active):
+                results[game_of[i]] = replace(env.stats[i])
+                active[i] = False
+                if started < games:
+                    start(i)
+    finally:
+        env.close()
+    return results  # type: ignore[return-value]
+
+
+# ------------------------------------------------------------------------------------------------ reports
+
+
+def bootstrap_ratio_ci(num: np.ndarray, den: np.ndarray, seed: int = 0, n: int = 2000) -> tuple[float, float]:
+    """95 % percentile-bootstrap interval of ``sum(num)/sum(den)`` resampling episodes."""
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(num), size=(n, len(num)))
+    ratios = num[idx].sum(1) / np.maximum(den[idx].sum(1), 1e-9)
+    return float(np.percentile(ratios, 2.5)), float(np.percentile(ratios, 97.5))
 
 
 @dataclass(frozen=True)
@@ -166,42 +342,12 @@ class SelfPlayReport:
         )
 
 
-def play_episode(game: RLGymGame, sides: list[tuple[Any, list[str]]]) -> Any:
-    """Reset ``game`` and play one episode, each policy acting for its cars; returns the episode's stats."""
-    obs = game.reset()
-    done = False
-    while not done:
-        actions: dict[str, int] = {}
-        for policy, cars in sides:
-            actions.update(policy.act({a: obs[a] for a in cars}, game.state))
-        obs, _, term, trunc = game.step({a: np.atleast_1d(np.int64(x)) for a, x in actions.items()})
-        done = term or trunc
-    return game.stats
-
-
-def bootstrap_ratio_ci(num: np.ndarray, den: np.ndarray, seed: int = 0, n: int = 2000) -> tuple[float, float]:
-    """95 % percentile-bootstrap interval of ``sum(num)/sum(den)`` resampling episodes."""
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, len(num), size=(n, len(num)))
-    ratios = num[idx].sum(1) / np.maximum(den[idx].sum(1), 1e-9)
-    return float(np.percentile(ratios, 2.5)), float(np.percentile(ratios, 97.5))
-
-
-def play_selfplay(policy: Any, env_cfg: EnvConfig, episodes: int, seed: int = 0) -> SelfPlayReport:
+def play_selfplay(policy: Any, env_cfg: EnvConfig, episodes: int, seed: int = 0, arenas: int = 64) -> SelfPlayReport:
     """Play ``episodes`` full games with ``policy`` driving every car; count touches and goals from physics."""
-    game = RLGymGame(env_cfg)
-    game.seed(seed)
-    touches, minutes, goals = [], [], []
-    try:
-        for _ in range(episodes):
-            policy.reset(game.agents)
-            s = play_episode(game, [(policy, game.agents)])
-            touches.append(s.touches)
-            minutes.append(s.length * env_cfg.step_seconds / 60.0)
-            goals.append(s.goals_blue + s.goals_orange)
-    finally:
-        game.close()
-    t, m = np.array(touches, float), np.array(minutes, float)
+    stats = play_games(env_cfg, episodes, lambda g: (policy, policy), seed, arenas)
+    t = np.array([s.touches for s in stats], float)
+    m = np.array([s.length * env_cfg.step_seconds / 60.0 for s in stats], float)
+    goals = [s.goals_blue + s.goals_orange for s in stats]
     total_min = float(m.sum())
     return SelfPlayReport(
         episodes=episodes,
@@ -216,16 +362,32 @@ def play_selfplay(policy: Any, env_cfg: EnvConfig, episodes: int, seed: int = 0)
 
 @dataclass(frozen=True)
 class MatchReport:
-    """Results of ``games`` games of a player against an opponent (sides alternate; blue first)."""
+    """Results of ``games`` games of a player against an opponent (sides alternate; blue first).
+
+    Draws are split by cause: the game clock ran out (``draws_time``, rated as ½) or nobody touched the ball for
+    the no-touch timeout (``draws_no_touch``, not rated). Score rates and the Elo estimate use rated games only;
+    the win rate uses every game.
+    """
 
     games: int
     wins: int
-    draws: int
+    draws_time: int
+    draws_no_touch: int
     losses: int
     goals_for: int
     goals_against: int
     opponent: str
     opponent_rating: float
+
+    @property
+    def draws(self) -> int:
+        """Draws of both kinds."""
+        return self.draws_time + self.draws_no_touch
+
+    @property
+    def rated_games(self) -> int:
+        """Games that count for the score rate (all but no-touch timeouts)."""
+        return self.games - self.draws_no_touch
 
     @property
     def win_rate(self) -> float:
@@ -235,30 +397,95 @@ class MatchReport:
     @property
     def win_rate_ci(self) -> tuple[float, float]:
         """95 % Wilson interval of the win rate."""
-        from rl_bot.league.elo import wilson_interval
-
         return wilson_interval(self.wins, self.games)
 
     @property
     def score_rate(self) -> float:
-        """(wins + draws / 2) / games, the Elo score."""
-        return (self.wins + 0.5 * self.draws) / self.games
+        """(wins + time draws / 2) / rated games, the Elo score (nan without rated games)."""
+        return (self.wins + 0.5 * self.draws_time) / self.rated_games if self.rated_games else math.nan
+
+    @property
+    def score_rate_ci(self) -> tuple[float, float]:
+        """95 % Wilson interval of the score rate (draws as half a success)."""
+        return wilson_interval(self.wins + 0.5 * self.draws_time, self.rated_games)
 
     @property
     def elo(self) -> float:
-        """Performance rating against the opponent's rating."""
-        from rl_bot.league.elo import performance_rating
+        """Performance rating against the opponent's rating (nan without rated games)."""
+        if not self.rated_games:
+            return math.nan
+        return performance_rating(self.score_rate, self.rated_games, self.opponent_rating)
 
-        return performance_rating(self.score_rate, self.games, self.opponent_rating)
+    @property
+    def elo_ci(self) -> tuple[float, float]:
+        """The score-rate interval mapped onto ratings (an end at a score of 0 or 1 is open: ∓inf)."""
+        if not self.rated_games:
+            return -math.inf, math.inf
+        lo, hi = self.score_rate_ci
+        n, r = self.rated_games, self.opponent_rating
+        return performance_rating(lo, n, r, clamp=False), performance_rating(hi, n, r, clamp=False)
+
+    def metrics(self, prefix: str) -> dict[str, float]:
+        """The report as metrics ``{prefix}_{stat}_vs_{opponent}`` (stat: games, winrate, score, elo, no_touch;
+        rates and Elo with ``_low``/``_high`` interval ends); open interval ends are left out."""
+        wl, wh = self.win_rate_ci
+        sl, sh = self.score_rate_ci
+        el, eh = self.elo_ci
+        stats = {
+            ("games", ""): float(self.games),
+            ("no_touch", ""): float(self.draws_no_touch),
+            ("winrate", ""): self.win_rate,
+            ("winrate", "_low"): wl,
+            ("winrate", "_high"): wh,
+            ("score", ""): self.score_rate,
+            ("score", "_low"): sl,
+            ("score", "_high"): sh,
+            ("elo", ""): self.elo,
+            ("elo", "_low"): el,
+            ("elo", "_high"): eh,
+        }
+        return {f"{prefix}_{stat}_vs_{self.opponent}{end}": v for (stat, end), v in stats.items() if math.isfinite(v)}
 
     def line(self, label: str) -> str:
         """Human summary."""
-        lo, hi = self.win_rate_ci
+        wl, wh = self.win_rate_ci
+        sl, sh = self.score_rate_ci
+        el, eh = self.elo_ci
+        rating = "unrated" if math.isnan(self.opponent_rating) else f"rated {self.opponent_rating:.0f}"
+        if math.isnan(self.opponent_rating):
+            elo = "n/a"
+        elif not self.rated_games:
+            elo = "n/a (no rated games)"
+        else:
+            elo = f"{format_rating(self.elo)} (95% CI {format_rating(el)} to {format_rating(eh)})"
         return (
-            f"{label} vs {self.opponent}: {self.games} games | W-D-L {self.wins}-{self.draws}-{self.losses} | "
-            f"goals {self.goals_for}-{self.goals_against} | win rate {self.win_rate:.2f} (95% CI {lo:.2f}-"
-            f"{hi:.2f}) | Elo estimate {self.elo:.0f} (opponent rated {self.opponent_rating:.0f})"
+            f"{label} vs {self.opponent}: {self.games} games | W-D-L {self.wins}-{self.draws}-{self.losses} "
+            f"(draws: {self.draws_time} at full time, {self.draws_no_touch} no-touch timeouts, not rated) | "
+            f"goals {self.goals_for}-{self.goals_against} | win rate {self.win_rate:.2f} (95% CI {wl:.2f}-{wh:.2f}) | "
+            f"score rate {self.score_rate:.2f} (95% CI {sl:.2f}-{sh:.2f}, {self.rated_games} rated games) | "
+            f"Elo estimate {elo} (opponent {rating})"
         )
+
+
+def match_report(
+    stats: list[EpisodeStats], player_team: list[int], opponent: str, opponent_rating: float
+) -> MatchReport:
+    """Tally games from the player's side (``player_team[g]``: 0 blue, 1 orange)."""
+    wins = draws_time = draws_no_touch = losses = gf = ga = 0
+    for s, team in zip(stats, player_team, strict=True):
+        f, a = (s.goals_blue, s.goals_orange) if team == 0 else (s.goals_orange, s.goals_blue)
+        gf, ga = gf + f, ga + a
+        score = outcome_from_goals(f, a)
+        wins += score == 1.0
+        losses += score == 0.0
+        if score == 0.5:
+            if s.end == END_NO_TOUCH:
+                draws_no_touch += 1
+            elif s.end == END_TIME:
+                draws_time += 1
+            else:
+                raise ValueError(f"a drawn game must end on a timeout, got end {s.end!r}")
+    return MatchReport(len(stats), wins, draws_time, draws_no_touch, losses, gf, ga, opponent, opponent_rating)
 
 
 def play_match(
@@ -269,29 +496,63 @@ def play_match(
     opponent_name: str,
     opponent_rating: float,
     seed: int = 0,
+    arenas: int = 64,
 ) -> MatchReport:
     """Play real RocketSim games, ``player`` on blue in even games and orange in odd ones; a game ends on a goal
     (a win or loss) or a timeout (a draw)."""
-    from rl_bot.league.elo import outcome_from_goals
+    stats = play_games(env_cfg, games, lambda g: (player, opponent) if g % 2 == 0 else (opponent, player), seed, arenas)
+    return match_report(stats, [g % 2 for g in range(games)], opponent_name, opponent_rating)
 
-    game = RLGymGame(env_cfg)
-    game.seed(seed)
-    wins = draws = losses = goals_for = goals_against = 0
-    try:
-        for g in range(games):
-            player_team = g % 2
-            mine = [a for a in game.agents if (a.startswith("orange") == bool(player_team))]
-            theirs = [a for a in game.agents if a not in mine]
-            player.reset(mine)
-            opponent.reset(theirs)
-            s = play_episode(game, [(player, mine), (opponent, theirs)])
-            gf, ga = (s.goals_blue, s.goals_orange) if player_team == 0 else (s.goals_orange, s.goals_blue)
-            goals_for += gf
-            goals_against += ga
-            score = outcome_from_goals(gf, ga)
-            wins += score == 1.0
-            draws += score == 0.5
-            losses += score == 0.0
-    finally:
-        game.close()
-    return MatchReport(games, wins, draws, losses, goals_for, goals_against, opponent_name, opponent_rating)
+
+# ------------------------------------------------------------------------------------------------ calibration
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """The built-in opponents' ratings fitted from their head-to-head games, and those games."""
+
+    team_size: int
+    games_per_pair: int
+    reports: list[tuple[str, MatchReport]]  # (player, report against report.opponent)
+    fit: Any  # rl_bot.league.ratings.RatingFit
+
+    def text(self) -> str:
+        """The games, the fitted ratings with intervals, and the config lines to use them."""
+        from rl_bot.league.opponents import BUILTIN, SCALE_ANCHOR
+
+        lines = [f"{self.team_size}v{self.team_size}, {self.games_per_pair} games per pair:"]
+        lines += [f"  {r.line(player)}" for player, r in self.reports]
+        lines.append(f"ratings ({SCALE_ANCHOR} fixed at {self.fit.ratings[SCALE_ANCHOR]:.0f}; 95 % intervals):")
+        for name in BUILTIN:
+            lo, hi = self.fit.interval(name)
+            lines.append(f"  {name:<10} {self.fit.ratings[name]:7.1f}  ({lo:.0f} to {hi:.0f})")
+        ratings = ", ".join(f"{n}: {self.fit.ratings[n]:.0f}" for n in BUILTIN)
+        lines.append(f"config: league: {{anchor_ratings: {{{ratings}}}}}")
+        return "\n".join(lines)
+
+
+def calibrate(env_cfg: EnvConfig, games: int, seed: int = 0, arenas: int = 64) -> Calibration:
+    """Play every pair of built-in opponents ``games`` times (sides alternating) and fit their ratings with
+    ``rule`` fixed at 1500. No-touch timeouts are not rated; every pair also gets one virtual draw, a weak prior
+    that keeps a clean sweep finite."""
+    from itertools import combinations
+
+    from rl_bot.league.opponents import BUILTIN, SCALE_ANCHOR, SCALE_ANCHOR_RATING
+    from rl_bot.league.ratings import Result, fit_ratings
+
+    reports, results = [], []
+    for k, (a, b) in enumerate(combinations(BUILTIN, 2)):
+        r = play_match(
+            builtin_policy(b, seed + 2 * k),
+            builtin_policy(a, seed + 2 * k + 1),
+            env_cfg,
+            games,
+            a,
+            math.nan,
+            seed=seed + 1000 * k,
+            arenas=arenas,
+        )
+        reports.append((b, r))
+        results.append(Result(b, a, r.rated_games + 1, r.wins + 0.5 * r.draws_time + 0.5))
+    fit = fit_ratings(results, {SCALE_ANCHOR: SCALE_ANCHOR_RATING})
+    return Calibration(env_cfg.team_size, games, reports, fit)

@@ -17,8 +17,8 @@ from ray.rllib.core.rl_module.torch import TorchRLModule
 
 
 class RLBotPPOTorchLearner(PPOTorchLearner):
-    """``PPOTorchLearner`` that builds optimizers only for the modules in ``policies_to_train``, and compiles them
-    when ``torch_compile_learner`` is set.
+    """``PPOTorchLearner`` that builds optimizers only for the modules in ``policies_to_train``, reports results
+    only for them (so only they are synced to env runners), and compiles them when ``torch_compile_learner`` is set.
 
     RLlib's default gives every module an Adam optimizer, trained or not: the frozen league opponents would carry
     optimizer state in every checkpoint. And RLlib 2.60's ``TorchLearner.build`` compiles no module of a
@@ -34,6 +34,15 @@ class RLBotPPOTorchLearner(PPOTorchLearner):
                 module = module.unwrapped() if hasattr(module, "unwrapped") else module
                 if self.should_module_be_updated(module_id) and isinstance(module, TorchRLModule):
                     module.compile(self._torch_compile_cfg)
+
+    def after_gradient_based_update(self, *, timesteps: dict[str, Any]) -> None:
+        super().after_gradient_based_update(timesteps=timesteps)
+        # PPOLearner logs an entropy coefficient for every module, and PPO syncs to the env runners every module
+        # that appears in the learner results: frozen league slots would get the learner's (never loaded) copies
+        # after every update. Their weights are the env runners' own business (rl_bot.league.runner).
+        for module_id in list(self.module.keys()):
+            if not self.should_module_be_updated(module_id):
+                self.metrics.delete(module_id, key_error=False)
 
     def configure_optimizers(self) -> None:
         for module_id in self.module.keys():

@@ -143,7 +143,7 @@ def resource_problems(cfg: TrainConfig, cpus: float, gpus: float, where: str) ->
 
 
 #: League fields that decide the set of RLModules; a checkpoint only restores into the same set.
-LEAGUE_MODULE_FIELDS = ("enabled", "max_pool_size", "include_random")
+LEAGUE_MODULE_FIELDS = ("enabled", "max_pool_size", "opponents")
 
 
 def league_resume_problems(saved: TrainConfig, cfg: TrainConfig, ckpt: Path) -> list[str]:
@@ -155,10 +155,21 @@ def league_resume_problems(saved: TrainConfig, cfg: TrainConfig, ckpt: Path) -> 
         if getattr(saved.league, k) != getattr(cfg.league, k)
     ]
     if not problems and cfg.league.enabled:
+        from rl_bot.league.files import snapshot_file
+
         try:
-            read_league_state(ckpt)
+            state = read_league_state(ckpt)
         except ConfigError as e:
-            problems.extend(e.errors)
+            return problems + e.errors
+        run_dir = ckpt.parent.parent
+        snaps = [m["id"] for m in state["members"] if m["kind"] == "snapshot"]
+        missing = [s for s in snaps if not snapshot_file(run_dir, s).is_file()]
+        if missing:
+            problems.append(
+                f"league snapshot file(s) {', '.join(missing)} missing from "
+                f"{str(snapshot_file(run_dir, missing[0]).parent)!r}; the pool in this checkpoint plays them: "
+                "restore the files, or start a new run"
+            )
     return problems
 
 
@@ -253,7 +264,10 @@ def progress_line(row: dict[str, float], eta: float | None) -> str:
         f"goals/ep {g('env/goals_per_episode'):5.3f}"
     )
     if "league/elo_main" in row:
-        line += f" | Elo {g('league/elo_main'):6.0f} pool {int(g('league/pool_size'))} games {int(g('league/games'))}"
+        line += (
+            f" | Elo {g('league/elo_main'):5.0f} ({g('league/elo_main_low'):.0f}-{g('league/elo_main_high'):.0f}) "
+            f"pool {int(g('league/pool_size'))} games {int(g('league/games'))}"
+        )
     return line + f" | ETA {_fmt_duration(eta)}"
 
 
@@ -348,6 +362,11 @@ def run(p: TrainPlan, quiet: bool = False) -> TrainSummary:
             league_state = read_league_state(p.resume_from) if p.resume_from is not None else None
             league = LeagueDriver(cfg, p.run_dir, p.run_name, algo, league_state)
             say(f"league: actor {league.name!r}, files in {p.run_dir / 'league'}")
+            if league.resume_info["discarded_rows"]:
+                say(
+                    f"league: {league.resume_info['discarded_rows']} games played after {p.resume_from.name} moved "
+                    "from games.csv to games.discarded.csv"
+                )
         if cfg.tracking.enabled:
             tracker = MlflowTracker(cfg, p.run_dir, p.run_name)
             tracker.log_artifact(cfg_path)
@@ -411,6 +430,13 @@ def run(p: TrainPlan, quiet: bool = False) -> TrainSummary:
                     )
                     tracker.log_artifact(info)
                     tracker.set_tags({"checkpoint": last_ckpt})
+        if league is not None:
+            # The last periodic evaluation may still be playing: its games belong to this run's record.
+            final = league.collect_evaluation(wait=True)
+            if final and tracker is not None:
+                tracker.log_metrics(final, step=iteration)
+            if final:
+                history[-1].update(final)
         if last_ckpt is None and p.resume_from is not None:
             last_ckpt = p.resume_from
         say(f"stopped: {stop_reason}; last checkpoint: {last_ckpt}")

@@ -238,6 +238,8 @@ class BatchedGame:
         terminated = goal
         truncated = (~goal) & (no_touch | game_over) & mask
         self._update_stats(mask, touched, rewards, goal, scoring_team)
+        for i in np.flatnonzero(terminated | truncated):
+            self.stats[i].end = "goal" if goal[i] else ("time" if game_over[i] else "no_touch")
         return rewards, terminated, truncated
 
     def _update_stats(self, mask, touched, rewards, goal, scoring_team) -> None:

@@ -39,6 +39,15 @@ def agent_ids(team_size: int) -> list[str]:
     return [f"blue-{i}" for i in range(team_size)] + [f"orange-{i}" for i in range(team_size)]
 
 
+def end_cause(goal: bool, game_seconds: float, game_timeout_s: float) -> str:
+    """How a finished episode ended: ``goal``; ``time`` when the game clock ran out (it wins over a no-touch
+    timeout reached on the same step); else ``no_touch``."""
+    if goal:
+        return "goal"
+    # A tolerance for the float sum of step lengths; the clock check itself counts whole ticks.
+    return "time" if game_seconds >= game_timeout_s - 1e-6 else "no_touch"
+
+
 def build_reward(terms: tuple[RewardTerm, ...]) -> CombinedReward:
     """rlgym ``CombinedReward`` from config terms (built-in names or import paths)."""
     parts = []
@@ -59,10 +68,14 @@ class EpisodeStats:
     return_blue: float = 0.0
     return_orange: float = 0.0
     touches_by_agent: dict[str, int] = field(default_factory=dict)
+    end: str = ""  # how the episode ended: goal, no_touch or time (rl_bot.league.elo.ENDS); "" while it runs
 
-    def as_info(self, step_seconds: float) -> dict[str, float]:
+    def as_info(self, step_seconds: float) -> dict[str, Any]:
         game_s = self.length * step_seconds
         return {
+            "end": self.end,
+            "end_no_touch": float(self.end == "no_touch"),
+            "end_time": float(self.end == "time"),
             "length": self.length,
             "game_seconds": game_s,
             "touches": self.touches,
@@ -134,6 +147,8 @@ class RLGymGame:
                 s.goals_orange += 1
         term = any(terminated.values())
         trunc = (not term) and any(truncated.values())
+        if term or trunc:
+            s.end = end_cause(term, s.length * self.cfg.step_seconds, self.cfg.game_timeout_s)
         return self._cast(obs), {a: float(r) for a, r in rewards.items()}, term, trunc
 
     @property

@@ -1,8 +1,10 @@
 """``LeagueManager``: the named Ray actor around :class:`~rl_bot.league.league.League`.
 
-Env runners report finished games to it; the training driver asks it for snapshot decisions, the sampling plan,
-metrics and its state (saved with every checkpoint). It appends every rated game to ``RUN_DIR/league/games.csv``,
-so it is pinned to the driver's node, where the run directory is.
+Env runners report finished games to it and fetch snapshot weights from it; the training driver asks it for
+snapshot decisions, the sampling plan, metrics and its state (saved with every checkpoint). It owns the run's
+league folder: it appends every game to ``RUN_DIR/league/games.csv`` and reads the snapshot files, so it is pinned
+to the driver's node, where the run directory is.
+What a resume does to those files is described in :mod:`rl_bot.league.files`.
 """
 
 from __future__ import annotations
@@ -14,6 +16,14 @@ from typing import Any
 import ray
 
 from rl_bot.config import LeagueConfig
+from rl_bot.league.files import (
+    GAMES_CSV,
+    LEAGUE_DIR,
+    highest_snapshot_on_disk,
+    load_snapshot,
+    snapshot_file,
+    split_games_csv,
+)
 from rl_bot.league.league import GameRecord, League
 
 NAMESPACE = "rl_bot"
@@ -25,22 +35,39 @@ def actor_name(run_name: str) -> str:
 
 
 class LeagueManager:
-    """Thin remote wrapper: every method is one call on the league core, plus the game CSV."""
+    """Thin remote wrapper: every method is one call on the league core, plus the run's league files."""
 
-    def __init__(self, cfg: dict[str, Any], games_csv: str, state: dict[str, Any] | None = None):
+    def __init__(
+        self,
+        cfg: dict[str, Any],
+        anchor_ratings: dict[str, float],
+        run_dir: str,
+        state: dict[str, Any] | None = None,
+    ):
         lc = LeagueConfig.model_validate(cfg)
-        self.league = League.from_state(lc, state) if state else League(lc)
-        self.csv_path = Path(games_csv)
+        self.run_dir = Path(run_dir)
+        self.league_dir = self.run_dir / LEAGUE_DIR
+        self.csv_path = self.league_dir / GAMES_CSV
+        if state:
+            self.discarded_rows = split_games_csv(self.league_dir, int(state["iteration"]))
+            self.league = League.from_state(lc, anchor_ratings, state, highest_snapshot_on_disk(self.run_dir))
+        else:
+            self.discarded_rows = 0
+            self.league = League(lc, anchor_ratings)
+        self._weights: dict[str, Any] = {}
 
     def begin_iteration(self, iteration: int) -> None:
         """Games reported from now on were played during ``iteration``."""
         self.league.iteration = iteration
 
     def report_games(self, games: list[dict[str, Any]], selfplay: int = 0) -> int:
-        """Rate finished games (``opponent``, ``goals_main``, ``goals_opponent``, ``main_version``) and append them
-        to the CSV; ``selfplay`` counts games against main itself (not rated). Returns the games rated."""
+        """Record finished games (``opponent``, ``goals_main``, ``goals_opponent``, ``end``, ``main_version``) and
+        append them to the CSV; ``selfplay`` counts games against main itself (not rated). Returns the games
+        recorded."""
         records: list[GameRecord] = [
-            self.league.record_game(g["opponent"], g["goals_main"], g["goals_opponent"], g.get("main_version", 0))
+            self.league.record_game(
+                g["opponent"], g["goals_main"], g["goals_opponent"], g["end"], g.get("main_version", 0)
+            )
             for g in games
         ]
         self.league.selfplay_games += int(selfplay)
@@ -59,16 +86,24 @@ class LeagueManager:
         return self.league.snapshot_due(iteration)
 
     def add_snapshot(self, iteration: int, env_steps: int) -> dict[str, Any]:
-        """Add a snapshot member; returns its id, module slot and the ids it displaced."""
+        """Add a snapshot member (its file is already written); returns its id, slot and the ids it displaced."""
         member, evicted = self.league.add_snapshot(iteration, env_steps)
         return {"member": member.id, "module": member.module, "evicted": [m.id for m in evicted]}
+
+    def snapshot_weights(self, member_id: str) -> dict[str, Any]:
+        """A snapshot's weights, read once from its file (env runners call this when a slot gets a new member)."""
+        if member_id not in self._weights:
+            pool = {m.id for m in self.league.snapshots}
+            self._weights = {k: v for k, v in self._weights.items() if k in pool}
+            self._weights[member_id] = load_snapshot(snapshot_file(self.run_dir, member_id))
+        return self._weights[member_id]
 
     def prune(self, iteration: int) -> list[str]:
         """Retire weak snapshots; returns their ids."""
         return [m.id for m in self.league.prune(iteration)]
 
     def end_iteration(self, iteration: int) -> None:
-        """Record the iteration's ratings in the history."""
+        """Refit the ratings; record the iteration's in the history."""
         self.league.end_iteration(iteration)
 
     def plan(self) -> dict[str, Any]:
@@ -91,8 +126,14 @@ class LeagueManager:
         """The league state as plain data."""
         return self.league.state()
 
+    def resume_info(self) -> dict[str, int]:
+        """What the resume did to the league files: rows moved to games.discarded.csv, next snapshot number."""
+        return {"discarded_rows": self.discarded_rows, "snapshots_taken": self.league.snapshots_taken}
 
-def start_league_actor(cfg: LeagueConfig, run_dir: Path, run_name: str, state: dict[str, Any] | None) -> Any:
+
+def start_league_actor(
+    cfg: LeagueConfig, anchor_ratings: dict[str, float], run_dir: Path, run_name: str, state: dict[str, Any] | None
+) -> Any:
     """Create the named actor on this (the driver's) node; it holds no CPU."""
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
@@ -102,4 +143,4 @@ def start_league_actor(cfg: LeagueConfig, run_dir: Path, run_name: str, state: d
         name=actor_name(run_name),
         namespace=NAMESPACE,
         scheduling_strategy=NodeAffinitySchedulingStrategy(node_id=node, soft=False),
-    ).remote(cfg.model_dump(mode="json"), str(run_dir / "league" / "games.csv"), state)
+    ).remote(cfg.model_dump(mode="json"), anchor_ratings, str(run_dir), state)

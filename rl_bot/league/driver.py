@@ -1,10 +1,9 @@
 """The league on the training driver's side: the actor's lifecycle, snapshots of ``main`` taken from the learner,
-the plan sent to env runners, periodic evaluation against the rule bot, state in checkpoints, artifacts.
+the plan sent to env runners, periodic evaluation in a background actor, state in checkpoints, artifacts.
 
-Files under ``RUN_DIR/league/``: ``games.csv`` (every rated game, written by the actor),
-``snapshots/<id>.pkl`` (main's learner weights when the snapshot was taken, never overwritten), ``table.csv`` and
-``elo.png`` (refreshed at every checkpoint). Each checkpoint folder gets ``league_state.json``, which ``--resume``
-restores.
+Files under ``RUN_DIR/league/``: ``games.csv`` (every game, written by the actor), ``snapshots/<id>.pkl`` (main's
+learner weights when the snapshot was taken, never overwritten), ``table.csv`` and ``elo.png`` (refreshed at every
+checkpoint). Each checkpoint folder gets ``league_state.json``, which ``--resume`` restores.
 """
 
 from __future__ import annotations
@@ -19,20 +18,16 @@ from typing import Any
 from rl_bot.checkpoints import LEAGUE_STATE_FILE
 from rl_bot.config import TrainConfig
 from rl_bot.league.actor import NAMESPACE, actor_name, start_league_actor
-from rl_bot.league.league import MAIN, SLOT_PREFIX, League
+from rl_bot.league.files import LEAGUE_DIR, snapshot_file
+from rl_bot.league.league import MAIN, League
+from rl_bot.league.opponents import builtin_ratings
 
-LEAGUE_DIR = "league"
-
-
-def snapshot_file(run_dir: Path, member_id: str) -> Path:
-    """Where a snapshot's weights live."""
-    return run_dir / LEAGUE_DIR / "snapshots" / f"{member_id}.pkl"
+EVAL_PREFIX = "league/eval"
 
 
-def load_snapshot(path: Path) -> dict[str, Any]:
-    """A snapshot's module state (numpy arrays; loads into main's architecture, inference-only or not)."""
-    with path.open("rb") as f:
-        return pickle.load(f)
+def anchor_ratings(cfg: TrainConfig) -> dict[str, float]:
+    """The built-in opponents' ratings this run uses."""
+    return builtin_ratings(cfg.env.team_size, cfg.league.anchor_ratings)
 
 
 def _to_numpy(state: Any) -> Any:
@@ -51,6 +46,46 @@ def main_weights(algo: Any) -> dict[str, Any]:
     return _to_numpy(state[COMPONENT_LEARNER][COMPONENT_RL_MODULE][MAIN])
 
 
+class EvalWorker:
+    """Plays the periodic evaluation games (main with sampled actions against a built-in opponent, sides
+    alternating, all games at once in one batched game) in its own actor, while training goes on."""
+
+    def __init__(self, cfg: dict[str, Any], opponent: str, rating: float):
+        import torch
+
+        from rl_bot.algo import inference_module
+        from rl_bot.config import validate_config
+        from rl_bot.evaluate import ModulePolicy
+
+        torch.set_num_threads(1)
+        self.cfg = validate_config(cfg)
+        self.opponent, self.rating = opponent, rating
+        self.policy = ModulePolicy(inference_module(self.cfg), explore=True, seed=self.cfg.run.seed)
+
+    def evaluate(self, weights: dict[str, Any], iteration: int) -> dict[str, float]:
+        """Play ``league.eval_games`` games with these weights; ``league/eval_…`` metrics of the match."""
+        from rl_bot.evaluate import builtin_policy, play_match
+
+        t0 = time.perf_counter()
+        self.policy.module.set_state(weights)
+        self.policy.reseed(self.cfg.run.seed + iteration)
+        lc = self.cfg.league
+        report = play_match(
+            self.policy,
+            builtin_policy(self.opponent, seed=iteration),
+            self.cfg.env,
+            lc.eval_games,
+            self.opponent,
+            self.rating,
+            seed=iteration,
+            arenas=lc.eval_games,
+        )
+        out = report.metrics(EVAL_PREFIX)
+        out[f"{EVAL_PREFIX}_iteration"] = float(iteration)
+        out["perf/league_eval_s"] = time.perf_counter() - t0
+        return out
+
+
 class LeagueDriver:
     """Runs the league for one training run (see the module docstring)."""
 
@@ -61,45 +96,25 @@ class LeagueDriver:
         self.cfg = cfg
         self.run_dir = run_dir
         self.algo = algo
+        self.anchor_ratings = anchor_ratings(cfg)
         (run_dir / LEAGUE_DIR / "snapshots").mkdir(parents=True, exist_ok=True)
-        self.actor = start_league_actor(cfg.league, run_dir, run_name, state)
+        self.actor = start_league_actor(cfg.league, self.anchor_ratings, run_dir, run_name, state)
         self.name = actor_name(run_name)
-        self.version = 0
-        self.slot_content: dict[str, str] = {}  # snapshot slot -> member id loaded in the env runners
-        self._eval_policy: Any = None
+        self.resume_info = ray.get(self.actor.resume_info.remote())
+        self._evaluator: Any = None
+        self._eval_pending: Any = None
+        self.eval_skipped = 0
         self.push_plan()
 
     # ------------------------------------------------------------------------------------------- plan
 
     def push_plan(self) -> float:
-        """Send the current plan, and the weights of slots whose snapshot changed, to every env runner.
-        Returns the seconds it took."""
+        """Send the current plan to every env runner (they fetch new snapshots' weights from the actor
+        themselves). Returns the seconds it took."""
         t0 = time.perf_counter()
-        ray = self.ray
-        plan = ray.get(self.actor.plan.remote())
-        changed = {
-            mod: mid
-            for mod, mid in plan["module_members"].items()
-            if mod.startswith(SLOT_PREFIX) and self.slot_content.get(mod) != mid
-        }
-        weights = {mod: load_snapshot(snapshot_file(self.run_dir, mid)) for mod, mid in changed.items()}
-        if weights:
-            # The learner's copy is what RLlib syncs to env runners after every update (PPO syncs every module
-            # that appears in the learner results, frozen ones included): it must hold the snapshot too.
-            self.algo.learner_group.set_weights(weights)
-        self.version += 1
-        plan.update(
-            version=self.version,
-            actor=self.name,
-            namespace=NAMESPACE,
-            # A reused slot would switch the opponent of games in flight: start fresh games instead.
-            reset=any(mod in self.slot_content for mod in changed),
-        )
-        ref = ray.put(weights)
-        self.algo.env_runner_group.foreach_env_runner(
-            lambda r: r.set_league_plan(plan, ray.get(ref)), local_env_runner=True
-        )
-        self.slot_content.update(changed)
+        plan = self.ray.get(self.actor.plan.remote())
+        plan.update(actor=self.name, namespace=NAMESPACE)
+        self.algo.env_runner_group.foreach_env_runner(lambda r: r.set_league_plan(plan), local_env_runner=True)
         return time.perf_counter() - t0
 
     # ------------------------------------------------------------------------------------------- iterations
@@ -109,9 +124,11 @@ class LeagueDriver:
         self.ray.get(self.actor.begin_iteration.remote(iteration))
 
     def after_iteration(self, iteration: int, env_steps: int) -> dict[str, float]:
-        """Snapshot, prune, re-plan, evaluate; returns ``league/…`` and ``perf/league_…`` metrics."""
+        """Snapshot, prune, refit, re-plan, start/collect the evaluation; returns ``league/…`` and
+        ``perf/league_…`` metrics."""
         ray, actor = self.ray, self.actor
         t0 = time.perf_counter()
+        weights = None
         if ray.get(actor.snapshot_due.remote(iteration)):
             weights = main_weights(self.algo)
             added = ray.get(actor.add_snapshot.remote(iteration, env_steps))
@@ -120,40 +137,48 @@ class LeagueDriver:
             with tmp.open("wb") as f:
                 pickle.dump(weights, f, protocol=pickle.HIGHEST_PROTOCOL)
             tmp.replace(path)
-        ray.get(actor.prune.remote(iteration))
         ray.get(actor.end_iteration.remote(iteration))
+        ray.get(actor.prune.remote(iteration))
         push_s = self.push_plan()
         out = ray.get(actor.metrics.remote())
+        out.update(self.collect_evaluation(wait=False))
         every = self.cfg.league.eval_every_n_iterations
         if every and iteration % every == 0:
-            out.update(self.evaluate_vs_rule(iteration))
+            self.start_evaluation(iteration, weights)
         out["perf/league_time_s"] = time.perf_counter() - t0
         out["perf/league_push_s"] = push_s
         return out
 
-    def evaluate_vs_rule(self, iteration: int) -> dict[str, float]:
-        """Play ``league.eval_games`` real games of main (sampled actions) against the rule bot."""
-        from rl_bot.algo import inference_module
-        from rl_bot.evaluate import ModulePolicy, RulePolicy, play_match
+    # ------------------------------------------------------------------------------------------- evaluation
 
-        if self._eval_policy is None:
-            self._eval_policy = ModulePolicy(inference_module(self.cfg), explore=True, seed=self.cfg.run.seed)
-        self._eval_policy.module.set_state(main_weights(self.algo))
-        self._eval_policy.gen.manual_seed(self.cfg.run.seed + iteration)
-        lc = self.cfg.league
-        t0 = time.perf_counter()
-        report = play_match(
-            self._eval_policy, RulePolicy(), self.cfg.env, lc.eval_games, "rule", lc.rule_rating, seed=iteration
+    def start_evaluation(self, iteration: int, weights: dict[str, Any] | None = None) -> bool:
+        """Start the periodic games with main's current weights, unless the last ones are still running (then
+        this one is skipped, and ``league/eval_skipped`` counts it)."""
+        if self._eval_pending is not None:
+            self.eval_skipped += 1
+            return False
+        if self._evaluator is None:
+            lc = self.cfg.league
+            worker = self.ray.remote(num_cpus=0)(EvalWorker)
+            self._evaluator = worker.remote(
+                self.cfg.to_plain(), lc.eval_opponent, self.anchor_ratings[lc.eval_opponent]
+            )
+        self._eval_pending = self._evaluator.evaluate.remote(
+            weights if weights is not None else main_weights(self.algo), iteration
         )
-        lo, hi = report.win_rate_ci
-        return {
-            "league/eval_winrate_vs_rule": report.win_rate,
-            "league/eval_winrate_vs_rule_ci_low": lo,
-            "league/eval_winrate_vs_rule_ci_high": hi,
-            "league/eval_score_vs_rule": report.score_rate,
-            "league/eval_elo_vs_rule": report.elo,
-            "perf/league_eval_s": time.perf_counter() - t0,
-        }
+        return True
+
+    def collect_evaluation(self, wait: bool) -> dict[str, float]:
+        """The finished evaluation's metrics, if one finished (``wait``: wait for a running one)."""
+        if self._eval_pending is None:
+            return {}
+        done, _ = self.ray.wait([self._eval_pending], timeout=None if wait else 0)
+        if not done:
+            return {}
+        out = self.ray.get(self._eval_pending)
+        self._eval_pending = None
+        out["league/eval_skipped"] = float(self.eval_skipped)
+        return out
 
     # ------------------------------------------------------------------------------------------- persistence
 
@@ -163,7 +188,7 @@ class LeagueDriver:
         (ckpt_dir / LEAGUE_STATE_FILE).write_text(json.dumps(state))
 
     def write_artifacts(self) -> list[Path]:
-        """Refresh ``table.csv`` and ``elo.png``; returns the files (and ``games.csv`` if any game was rated)."""
+        """Refresh ``table.csv`` and ``elo.png``; returns the files (and ``games.csv`` if any game was recorded)."""
         ray = self.ray
         out_dir = self.run_dir / LEAGUE_DIR
         table = out_dir / "table.csv"
@@ -172,7 +197,7 @@ class LeagueDriver:
             w.writerow(League.TABLE_FIELDS)
             w.writerows(ray.get(self.actor.table.remote()))
         png = out_dir / "elo.png"
-        plot_elo(ray.get(self.actor.history.remote()), self.cfg, png)
+        plot_elo(ray.get(self.actor.history.remote()), self.anchor_ratings, self.cfg, png)
         files = [table, png]
         games = out_dir / "games.csv"
         if games.exists():
@@ -180,12 +205,15 @@ class LeagueDriver:
         return files
 
     def stop(self) -> None:
-        """End the actor (its state lives on in the checkpoints)."""
+        """End the actors (the league state lives on in the checkpoints)."""
         self.ray.kill(self.actor)
+        if self._evaluator is not None:
+            self.ray.kill(self._evaluator)
 
 
-def plot_elo(history: list[dict[str, Any]], cfg: TrainConfig, path: Path) -> None:
-    """main's rating per iteration, each snapshot's rating while in the pool, and the anchors."""
+def plot_elo(history: list[dict[str, Any]], anchors: dict[str, float], cfg: TrainConfig, path: Path) -> None:
+    """main's fitted rating per iteration with its 95 % band, each snapshot's rating while in the pool, and the
+    built-in opponents of the pool."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -193,17 +221,21 @@ def plot_elo(history: list[dict[str, Any]], cfg: TrainConfig, path: Path) -> Non
 
     fig, ax = plt.subplots(figsize=(8, 4.5), dpi=100)
     its = [h["iteration"] for h in history]
-    ax.plot(its, [h["elo_main"] for h in history], color="black", lw=2, label="main")
-    members = sorted({m for h in history for m in h["ratings"]} - {"rule", "random"})
+    ax.fill_between(
+        its, [h["elo_main_low"] for h in history], [h["elo_main_high"] for h in history], color="black", alpha=0.15
+    )
+    ax.plot(its, [h["elo_main"] for h in history], color="black", lw=2, label="main (95 % band)")
+    members = sorted({m for h in history for m in h["ratings"]} - set(anchors))
     for m in members:
         pts = [(h["iteration"], h["ratings"][m]) for h in history if m in h["ratings"]]
         ax.plot([p[0] for p in pts], [p[1] for p in pts], lw=1, alpha=0.8, label=m)
-    ax.axhline(cfg.league.rule_rating, color="tab:red", ls="--", lw=1, label="rule (anchor)")
-    if cfg.league.include_random:
-        ax.axhline(cfg.league.random_rating, color="tab:gray", ls=":", lw=1, label="random (anchor)")
+    styles = {"rule": ("tab:red", "--"), "rule-basic": ("tab:orange", "-."), "random": ("tab:gray", ":")}
+    for name in cfg.league.opponents:
+        color, ls = styles.get(name, ("tab:blue", "--"))
+        ax.axhline(anchors[name], color=color, ls=ls, lw=1, label=f"{name} (anchor)")
     ax.set_xlabel("iteration")
-    ax.set_ylabel("Elo")
-    ax.set_title("League ratings")
+    ax.set_ylabel("rating (Elo scale)")
+    ax.set_title("League ratings (refitted from all rated games after every iteration)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, ncol=2, loc="best")
     fig.tight_layout()

@@ -1,10 +1,16 @@
-"""The league core (pure: no Ray import): the pool, Elo from played games, opponent sampling, snapshots, state.
+"""The league core (pure: no Ray import): the pool, ratings fitted from played games, opponent sampling,
+snapshots, state.
 
-``main`` is the policy being trained. The pool holds the rule-based bot (an anchor with a fixed rating), optionally
-a random policy (a second anchor), and frozen snapshots of ``main``. Every game main plays against a pool member
-moves ratings by Elo: against an anchor only main's rating moves; against a snapshot the update is zero-sum.
-Each pool member is carried in env runners by one RLModule: ``rule``, ``random``, or an opponent slot
-``opp_<k>`` holding a snapshot's weights (see :meth:`League.plan`).
+``main`` is the policy being trained. The pool holds built-in opponents (anchors with fixed, calibrated ratings:
+``rule``, ``rule-basic``, ``random``, as ``league.opponents`` says) and frozen snapshots of ``main``. Every game
+main plays against a pool member is recorded; games that end on a goal or the game clock are rated, games cut by
+the no-touch timeout are not (see :mod:`rl_bot.league.elo`). After every iteration all ratings are refitted from
+every rated game so far (:func:`rl_bot.league.ratings.fit_league`), with 95 % intervals.
+
+Each pool member is carried in env runners by one RLModule: a built-in (its own module id) or a snapshot slot
+``opp_<k>`` holding the snapshot's weights (see :meth:`League.plan`). There is one slot more than the pool holds,
+and a new snapshot takes the slot freed longest ago, so games still running against a replaced snapshot can end
+with the weights they started with.
 """
 
 from __future__ import annotations
@@ -17,17 +23,29 @@ from typing import Any
 import numpy as np
 
 from rl_bot.config import LeagueConfig
-from rl_bot.league.elo import expected_score, outcome_from_goals
+from rl_bot.league.elo import expected_score, is_rated, outcome_from_goals
+from rl_bot.league.opponents import RANDOM
+from rl_bot.league.ratings import RatingFit, fit_league, main_player
 
 MAIN = "main"
-RULE = "rule"
-RANDOM = "random"
 SLOT_PREFIX = "opp_"
+SNAPSHOT_PREFIX = "snap-"
 
 
 def slot_ids(n: int) -> list[str]:
     """Module ids of the snapshot slots."""
     return [f"{SLOT_PREFIX}{k}" for k in range(n)]
+
+
+def snapshot_id(number: int) -> str:
+    """The member id of the ``number``-th snapshot of a run."""
+    return f"{SNAPSHOT_PREFIX}{number:04d}"
+
+
+def snapshot_number(member_id: str) -> int | None:
+    """The number in a snapshot id (None for anything else)."""
+    tail = member_id.removeprefix(SNAPSHOT_PREFIX)
+    return int(tail) if member_id.startswith(SNAPSHOT_PREFIX) and tail.isdigit() else None
 
 
 @dataclass
@@ -42,22 +60,24 @@ class Member:
     order: int  # creation order; anchors 0
     iteration: int = 0  # main's iteration when the snapshot was taken
     env_steps: int = 0
-    games: int = 0  # games main played against it
+    rating_sd: float = 0.0  # posterior sd of the fitted rating (0 for anchors)
+    games: int = 0  # rated games main played against it
     wins: int = 0  # main's wins
     draws: int = 0
     losses: int = 0
-    recent: list[float] = field(default_factory=list)  # main's last scores against it (1 / 0.5 / 0)
+    unrated: int = 0  # games cut by the no-touch timeout
+    recent: list[float] = field(default_factory=list)  # main's last rated scores against it (1 / 0.5 / 0)
     removed_iteration: int | None = None
     removed_reason: str = ""
 
     def score_rate(self) -> float | None:
-        """Main's mean score over the recent window (None before any game)."""
+        """Main's mean score over the recent window (None before any rated game)."""
         return sum(self.recent) / len(self.recent) if self.recent else None
 
 
 @dataclass(frozen=True)
 class GameRecord:
-    """One rated game, as written to the game CSV."""
+    """One recorded game, as written to the game CSV."""
 
     time: str  # UTC, ISO 8601
     iteration: int
@@ -66,11 +86,9 @@ class GameRecord:
     opponent_kind: str
     goals_main: int
     goals_opponent: int
+    end: str  # goal / no_touch / time
     outcome: str  # win / draw / loss, from main's side
-    elo_main_before: float
-    elo_main_after: float
-    elo_opponent_before: float
-    elo_opponent_after: float
+    rated: bool
 
     FIELDS = (
         "time",
@@ -80,17 +98,15 @@ class GameRecord:
         "opponent_kind",
         "goals_main",
         "goals_opponent",
+        "end",
         "outcome",
-        "elo_main_before",
-        "elo_main_after",
-        "elo_opponent_before",
-        "elo_opponent_after",
+        "rated",
     )
 
     def row(self) -> list[Any]:
         """CSV row in :attr:`FIELDS` order."""
         d = asdict(self)
-        return [round(d[f], 3) if isinstance(d[f], float) else d[f] for f in self.FIELDS]
+        return [d[f] for f in self.FIELDS]
 
 
 def strategy_weights(cfg: LeagueConfig, members: list[Member], main_rating: float, p: np.ndarray) -> np.ndarray:
@@ -130,25 +146,38 @@ def strategy_weights(cfg: LeagueConfig, members: list[Member], main_rating: floa
 
 
 class League:
-    """Pool, ratings, sampling and snapshot decisions; :meth:`state` / :meth:`from_state` round-trip as JSON data."""
+    """Pool, ratings, sampling and snapshot decisions; :meth:`state` / :meth:`from_state` round-trip as JSON data.
 
-    def __init__(self, cfg: LeagueConfig):
+    ``anchor_ratings`` are the built-in opponents' fixed ratings (:func:`rl_bot.league.opponents.builtin_ratings`).
+    """
+
+    def __init__(self, cfg: LeagueConfig, anchor_ratings: dict[str, float]):
         self.cfg = cfg
-        self.main_rating = cfg.initial_rating
+        self.anchor_ratings = dict(anchor_ratings)
+        self.initial_rating = (
+            cfg.initial_rating if cfg.initial_rating is not None else self.anchor_ratings.get(RANDOM, 1000.0)
+        )
+        self.main_rating = self.initial_rating
+        self.main_rating_sd = 0.0
         self.members: list[Member] = [
-            Member(RULE, "anchor", cfg.rule_rating, fixed=True, module=RULE, order=0),
+            Member(name, "anchor", self.anchor_ratings[name], fixed=True, module=name, order=0)
+            for name in cfg.opponents
         ]
-        if cfg.include_random:
-            self.members.append(Member(RANDOM, "anchor", cfg.random_rating, fixed=True, module=RANDOM, order=0))
         self.retired: list[Member] = []
         self.snapshots_taken = 0
-        self.games = 0
+        self.games = 0  # rated games
+        self.unrated_games = 0
         self.selfplay_games = 0
         self.iteration = 0
-        self.main_recent: deque[float] = deque(maxlen=cfg.win_rate_window)  # main's scores vs the whole pool
+        self.main_recent: deque[float] = deque(maxlen=cfg.win_rate_window)  # main's rated scores vs the whole pool
         self.last_snapshot_iteration = 0
-        #: per finished iteration: (iteration, main rating, pool size, rated games so far, {member: rating})
+        #: rated games grouped by (iteration, opponent): [games, main's score]
+        self.results: dict[tuple[int, str], list[float]] = {}
+        #: slot -> the iteration it was last freed (a new snapshot takes the slot freed longest ago)
+        self.slot_freed: dict[str, int] = {s: -1 for s in slot_ids(cfg.num_slots)}
+        #: per finished iteration: main's rating and interval, pool size, rated games, {member: rating}
         self.history: list[dict[str, Any]] = []
+        self._fit: RatingFit | None = None
 
     # ------------------------------------------------------------------------------------------- lookup
 
@@ -165,7 +194,7 @@ class League:
         return sorted((m for m in self.members if m.kind == "snapshot"), key=lambda m: m.order)
 
     def p_estimate(self, m: Member) -> float:
-        """Main's expected score against ``m``: recent results, with the Elo expectation counted as
+        """Main's expected score against ``m``: recent results, with the rating expectation counted as
         ``prior_games`` games so a member with few games is judged by ratings."""
         prior = self.cfg.prior_games
         e = expected_score(self.main_rating, m.rating)
@@ -176,26 +205,30 @@ class League:
 
     # ------------------------------------------------------------------------------------------- games
 
-    def record_game(self, opponent_id: str, goals_main: int, goals_opponent: int, main_version: int = 0) -> GameRecord:
-        """Rate one finished game of main against a pool member (or a member retired while the game ran)."""
+    def record_game(
+        self, opponent_id: str, goals_main: int, goals_opponent: int, end: str, main_version: int = 0
+    ) -> GameRecord:
+        """Record one finished game of main against a pool member (or one retired while the game ran)."""
         m = self.find(opponent_id)
         if m is None:
             raise KeyError(f"no league member {opponent_id!r}")
+        rated = is_rated(end)
         score = outcome_from_goals(goals_main, goals_opponent)
-        k = self.cfg.k_factor
-        before_main, before_opp = self.main_rating, m.rating
-        delta = k * (score - expected_score(before_main, before_opp))
-        self.main_rating = before_main + delta
-        if not m.fixed:
-            m.rating = before_opp - delta
-        m.games += 1
-        m.wins += score == 1.0
-        m.draws += score == 0.5
-        m.losses += score == 0.0
-        m.recent.append(score)
-        del m.recent[: -self.cfg.win_rate_window]
-        self.main_recent.append(score)
-        self.games += 1
+        if rated:
+            m.games += 1
+            m.wins += score == 1.0
+            m.draws += score == 0.5
+            m.losses += score == 0.0
+            m.recent.append(score)
+            del m.recent[: -self.cfg.win_rate_window]
+            self.main_recent.append(score)
+            group = self.results.setdefault((self.iteration, m.id), [0.0, 0.0])
+            group[0] += 1.0
+            group[1] += score
+            self.games += 1
+        else:
+            m.unrated += 1
+            self.unrated_games += 1
         return GameRecord(
             time=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             iteration=self.iteration,
@@ -204,12 +237,34 @@ class League:
             opponent_kind=m.kind,
             goals_main=int(goals_main),
             goals_opponent=int(goals_opponent),
+            end=end,
             outcome={1.0: "win", 0.5: "draw", 0.0: "loss"}[score],
-            elo_main_before=before_main,
-            elo_main_after=self.main_rating,
-            elo_opponent_before=before_opp,
-            elo_opponent_after=m.rating,
+            rated=rated,
         )
+
+    def refit(self) -> RatingFit:
+        """Refit main's rating trajectory and every snapshot's rating from all rated games so far."""
+        snaps = {m.id: m.iteration for m in self.members + self.retired if m.kind == "snapshot"}
+        want = [main_player(max(1, self.iteration))] + [m.id for m in self.members if not m.fixed]
+        init = self._fit.ratings if self._fit is not None else None
+        fit = fit_league(
+            [(t, mid, g, s) for (t, mid), (g, s) in self.results.items()],
+            snaps,
+            {m.id: m.rating for m in self.members + self.retired if m.fixed},
+            self.iteration,
+            self.initial_rating,
+            self.cfg.rating_drift,
+            init=init,
+            std_for=want,
+        )
+        self._fit = fit
+        cur = main_player(max(1, self.iteration))
+        self.main_rating, self.main_rating_sd = fit.ratings[cur], fit.std.get(cur, 0.0)
+        for m in self.members + self.retired:
+            if not m.fixed:
+                m.rating = fit.ratings[m.id]
+                m.rating_sd = fit.std.get(m.id, m.rating_sd)
+        return fit
 
     # ------------------------------------------------------------------------------------------- pool
 
@@ -221,29 +276,28 @@ class League:
         if c.snapshot_win_rate is not None and len(self.main_recent) >= c.win_rate_window:
             rate = sum(self.main_recent) / len(self.main_recent)
             if rate >= c.snapshot_win_rate:
-                return f"win rate {rate:.2f} >= {c.snapshot_win_rate}"
+                return f"score rate {rate:.2f} >= {c.snapshot_win_rate}"
         return None
 
     def add_snapshot(self, iteration: int, env_steps: int) -> tuple[Member, list[Member]]:
-        """Add a frozen copy of main (rated as main is now) in a free slot; a full pool drops its oldest
-        snapshot first. Returns the new member and the members it displaced."""
+        """Add a frozen copy of main (rated as main is now) in the slot freed longest ago; a full pool drops its
+        oldest snapshot first. Returns the new member and the members it displaced."""
         evicted = []
+        if len(self.snapshots) >= self.cfg.max_pool_size:
+            evicted.append(self._retire(self.snapshots[0], iteration, "pool full: oldest snapshot replaced"))
         used = {m.module for m in self.snapshots}
-        free = [s for s in slot_ids(self.cfg.max_pool_size) if s not in used]
-        if not free:
-            oldest = self.snapshots[0]
-            evicted.append(self._retire(oldest, iteration, "pool full: oldest snapshot replaced"))
-            free = [oldest.module]
+        slot = min((s for s in self.slot_freed if s not in used), key=lambda s: (self.slot_freed[s], s))
         self.snapshots_taken += 1
         member = Member(
-            id=f"snap-{self.snapshots_taken:04d}",
+            id=snapshot_id(self.snapshots_taken),
             kind="snapshot",
             rating=self.main_rating,
             fixed=False,
-            module=free[0],
+            module=slot,
             order=self.snapshots_taken,
             iteration=iteration,
             env_steps=env_steps,
+            rating_sd=self.main_rating_sd,
         )
         self.members.append(member)
         self.last_snapshot_iteration = iteration
@@ -260,6 +314,8 @@ class League:
     def _retire(self, m: Member, iteration: int, reason: str) -> Member:
         self.members.remove(m)
         m.removed_iteration, m.removed_reason = iteration, reason
+        if m.kind == "snapshot":
+            self.slot_freed[m.module] = iteration
         self.retired.append(m)
         return m
 
@@ -267,6 +323,8 @@ class League:
 
     def probabilities(self) -> dict[str, float]:
         """Sampling probability of each pool member for a league game (sums to 1)."""
+        if not self.members:
+            return {}
         p = np.array([self.p_estimate(m) for m in self.members])
         w = strategy_weights(self.cfg, self.members, self.main_rating, p)
         w = w / w.sum()
@@ -275,50 +333,57 @@ class League:
     def plan(self) -> dict[str, Any]:
         """What env runners need: per-episode probabilities of the module that plays orange (``main`` with
         ``main_share``, the rest split over the pool by the strategy) and which member each module plays."""
-        share = self.cfg.main_share
-        probs = {MAIN: share}
+        probs = self.probabilities()
+        share = self.cfg.main_share if probs else 1.0
+        module_probs = {MAIN: share}
         members = {}
-        for mid, prob in self.probabilities().items():
+        for mid, prob in probs.items():
             m = self.find(mid)
-            probs[m.module] = probs.get(m.module, 0.0) + (1.0 - share) * prob
+            module_probs[m.module] = (1.0 - share) * prob
             members[m.module] = mid
-        return {"module_probs": probs, "module_members": members}
-
-    def sample(self, rng: np.random.Generator) -> str:
-        """Draw one opponent: ``main`` or a pool member id (the same distribution as :meth:`plan`)."""
-        plan = self.plan()
-        mods = list(plan["module_probs"])
-        mod = mods[rng.choice(len(mods), p=np.array([plan["module_probs"][k] for k in mods]))]
-        return MAIN if mod == MAIN else plan["module_members"][mod]
+        return {"module_probs": module_probs, "module_members": members}
 
     # ------------------------------------------------------------------------------------------- records
 
     def end_iteration(self, iteration: int) -> None:
-        """Append this iteration's ratings to the history."""
+        """Refit the ratings and append this iteration's to the history."""
+        self.iteration = max(self.iteration, iteration)
+        self.refit()
+        lo, hi = self.main_interval()
         self.history.append(
             {
                 "iteration": iteration,
                 "elo_main": self.main_rating,
+                "elo_main_low": lo,
+                "elo_main_high": hi,
                 "pool_size": len(self.members),
                 "games": self.games,
                 "ratings": {m.id: m.rating for m in self.members},
             }
         )
 
+    def main_interval(self) -> tuple[float, float]:
+        """95 % interval of main's current rating."""
+        half = 1.959963984540054 * self.main_rating_sd
+        return self.main_rating - half, self.main_rating + half
+
     def metrics(self) -> dict[str, float]:
-        """``league/…`` metrics: main's rating, pool size, games, win rate against each member."""
+        """``league/…`` metrics: main's rating and interval, pool size, games, score rates against each member."""
+        lo, hi = self.main_interval()
         out = {
             "league/elo_main": self.main_rating,
+            "league/elo_main_low": lo,
+            "league/elo_main_high": hi,
             "league/pool_size": float(len(self.members)),
             "league/snapshots": float(len(self.snapshots)),
             "league/games": float(self.games),
+            "league/unrated_games": float(self.unrated_games),
             "league/selfplay_games": float(self.selfplay_games),
         }
         for m in self.members:
-            rate = m.score_rate()
             if m.recent:
                 out[f"league/winrate_vs_{m.id}"] = sum(s == 1.0 for s in m.recent) / len(m.recent)
-                out[f"league/score_vs_{m.id}"] = float(rate)
+                out[f"league/score_vs_{m.id}"] = float(m.score_rate())
         return out
 
     TABLE_FIELDS = (
@@ -326,6 +391,8 @@ class League:
         "kind",
         "in_pool",
         "rating",
+        "rating_low",
+        "rating_high",
         "module",
         "snapshot_iteration",
         "snapshot_env_steps",
@@ -333,6 +400,7 @@ class League:
         "main_wins",
         "draws",
         "main_losses",
+        "no_touch_timeouts",
         "main_score_recent",
         "sample_probability",
         "removed_iteration",
@@ -340,35 +408,25 @@ class League:
     )
 
     def table(self) -> list[list[Any]]:
-        """League table rows (:attr:`TABLE_FIELDS`): main first, then the pool by rating, then retired members."""
+        """League table rows (:attr:`TABLE_FIELDS`): main first, then the pool by rating, then retired members.
+        Anchors' intervals are points: their ratings are held fixed in the fit."""
         probs = self.probabilities()
+        lo, hi = self.main_interval()
         rows: list[list[Any]] = [
-            [
-                MAIN,
-                "learner",
-                True,
-                round(self.main_rating, 1),
-                MAIN,
-                self.iteration,
-                "",
-                self.games,
-                "",
-                "",
-                "",
-                "",
-                self.cfg.main_share,
-                "",
-                "",
-            ]
+            [MAIN, "learner", True, round(self.main_rating, 1), round(lo, 1), round(hi, 1), MAIN, self.iteration]
+            + ["", self.games, "", "", "", self.unrated_games, "", self.cfg.main_share if probs else 1.0, "", ""]
         ]
         for m in sorted(self.members, key=lambda m: -m.rating) + self.retired:
             rate = m.score_rate()
+            half = 1.959963984540054 * m.rating_sd
             rows.append(
                 [
                     m.id,
                     m.kind,
                     m.removed_iteration is None,
                     round(m.rating, 1),
+                    round(m.rating - half, 1),
+                    round(m.rating + half, 1),
                     m.module if m.removed_iteration is None else "",
                     m.iteration if m.kind == "snapshot" else "",
                     m.env_steps if m.kind == "snapshot" else "",
@@ -376,6 +434,7 @@ class League:
                     m.wins,
                     m.draws,
                     m.losses,
+                    m.unrated,
                     "" if rate is None else round(rate, 3),
                     round((1 - self.cfg.main_share) * probs.get(m.id, 0.0), 4),
                     "" if m.removed_iteration is None else m.removed_iteration,
@@ -390,47 +449,44 @@ class League:
         """Everything needed to continue: plain JSON data."""
         return {
             "main_rating": self.main_rating,
+            "main_rating_sd": self.main_rating_sd,
             "members": [asdict(m) for m in self.members],
             "retired": [asdict(m) for m in self.retired],
             "snapshots_taken": self.snapshots_taken,
             "games": self.games,
+            "unrated_games": self.unrated_games,
             "selfplay_games": self.selfplay_games,
             "iteration": self.iteration,
             "main_recent": list(self.main_recent),
             "last_snapshot_iteration": self.last_snapshot_iteration,
+            "results": [[t, mid, g, s] for (t, mid), (g, s) in self.results.items()],
+            "slot_freed": dict(self.slot_freed),
             "history": self.history,
         }
 
     @classmethod
-    def from_state(cls, cfg: LeagueConfig, state: dict[str, Any]) -> League:
-        """Rebuild a league saved by :meth:`state` (anchor ratings follow ``cfg``; a pool larger than
-        ``cfg.max_pool_size`` keeps its newest snapshots)."""
-        lg = cls(cfg)
-        lg.main_rating = float(state["main_rating"])
+    def from_state(
+        cls, cfg: LeagueConfig, anchor_ratings: dict[str, float], state: dict[str, Any], min_snapshot_number: int = 0
+    ) -> League:
+        """Rebuild a league saved by :meth:`state` (with the same ``league.opponents`` and ``max_pool_size``: the
+        driver refuses a resume that changes them). Anchor ratings follow ``anchor_ratings``; snapshot numbering
+        continues after ``min_snapshot_number`` too (snapshot files a later, discarded part of the run wrote)."""
+        lg = cls(cfg, anchor_ratings)
         lg.members = [Member(**m) for m in state["members"]]
         lg.retired = [Member(**m) for m in state["retired"]]
-        for m in lg.members:
-            if m.id == RULE:
-                m.rating = cfg.rule_rating
-            elif m.id == RANDOM:
-                m.rating = cfg.random_rating
-        if cfg.include_random and lg.find(RANDOM) is None:
-            lg.members.append(Member(RANDOM, "anchor", cfg.random_rating, fixed=True, module=RANDOM, order=0))
-        if not cfg.include_random:
-            lg.members = [m for m in lg.members if m.id != RANDOM]
-        slots = slot_ids(cfg.max_pool_size)
-        for m in lg.snapshots[: max(0, len(lg.snapshots) - cfg.max_pool_size)]:
-            lg._retire(m, int(state["iteration"]), "pool shrunk on resume")
-        taken = {m.module for m in lg.snapshots if m.module in slots}
-        free = [s for s in slots if s not in taken]
-        for m in lg.snapshots:
-            if m.module not in slots:
-                m.module = free.pop(0)
-        lg.snapshots_taken = int(state["snapshots_taken"])
+        for m in lg.members + lg.retired:
+            if m.fixed:  # the anchors' ratings follow the config (league.anchor_ratings may change on resume)
+                m.rating = lg.anchor_ratings.get(m.id, m.rating)
+        lg.main_rating = float(state["main_rating"])
+        lg.main_rating_sd = float(state["main_rating_sd"])
+        lg.snapshots_taken = max(int(state["snapshots_taken"]), int(min_snapshot_number))
         lg.games = int(state["games"])
+        lg.unrated_games = int(state["unrated_games"])
         lg.selfplay_games = int(state["selfplay_games"])
         lg.iteration = int(state["iteration"])
         lg.main_recent.extend(state["main_recent"])
         lg.last_snapshot_iteration = int(state["last_snapshot_iteration"])
+        lg.results = {(int(t), str(mid)): [float(g), float(s)] for t, mid, g, s in state["results"]}
         lg.history = list(state["history"])
+        lg.slot_freed = {s: int(state["slot_freed"].get(s, -1)) for s in slot_ids(cfg.num_slots)}
         return lg

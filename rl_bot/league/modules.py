@@ -6,9 +6,12 @@ parameter of size 0, for the learner's sake) and an empty state, and do not impl
 PPO's GAE connector computes no values for them. Keep them out of ``policies_to_train``: the learner builds them
 but never updates them.
 
-- :class:`RuleBotModule`: the scripted :class:`~rl_bot.league.rule_bot.RuleBot`; logits are 0 for its action
-  and :data:`OFF_LOGIT` elsewhere, so sampling gives its action (probability ``1 - 89 e^-50``, i.e. always).
+- :class:`RuleBotModule` / :class:`BasicRuleBotModule`: the scripted :class:`~rl_bot.league.rule_bot.RuleBot` /
+  :class:`~rl_bot.league.rule_bot.BasicRuleBot`; logits are 0 for the bot's action and :data:`OFF_LOGIT` elsewhere,
+  so sampling gives its action (probability ``1 - 89 e^-50``, i.e. always).
 - :class:`RandomModule`: uniform logits, so uniformly random actions.
+
+:data:`BUILTIN_MODULES` maps each built-in opponent's name (``league.opponents``) to its module class.
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ import torch
 from ray.rllib.core.columns import Columns
 from ray.rllib.core.rl_module.torch import TorchRLModule
 
-from rl_bot.league.rule_bot import NUM_ACTIONS, OBS_SIZE, RuleBot
+from rl_bot.league.opponents import RANDOM, RULE, RULE_BASIC
+from rl_bot.league.rule_bot import NUM_ACTIONS, OBS_SIZE, BasicRuleBot, RuleBot
 
 #: Logit of the actions the rule bot does not pick: softmax gives them e^-50 ≈ 2e-22 each.
 OFF_LOGIT = -50.0
@@ -66,9 +70,11 @@ class _FrozenModule(TorchRLModule):  # RLModule is an abc.ABC
 class RuleBotModule(_FrozenModule):
     """The rule-based bot as a frozen module: near-one-hot logits on :meth:`RuleBot.actions`."""
 
+    bot_class: type = RuleBot
+
     def setup(self) -> None:
         super().setup()
-        self.bot = RuleBot()
+        self.bot = self.bot_class()
 
     def _logits(self, obs: torch.Tensor) -> torch.Tensor:
         acts = self.bot.actions(obs.detach().cpu().numpy())
@@ -77,8 +83,22 @@ class RuleBotModule(_FrozenModule):
         return logits
 
 
+class BasicRuleBotModule(RuleBotModule):
+    """The basic rule-based bot (``rule-basic``) as a frozen module."""
+
+    bot_class = BasicRuleBot
+
+
 class RandomModule(_FrozenModule):
     """Uniformly random actions: all-zero logits."""
 
     def _logits(self, obs: torch.Tensor) -> torch.Tensor:
         return torch.zeros((obs.shape[0], NUM_ACTIONS), dtype=torch.float32, device=obs.device)
+
+
+#: Built-in opponent name -> the frozen module that plays it.
+BUILTIN_MODULES: dict[str, type[_FrozenModule]] = {
+    RANDOM: RandomModule,
+    RULE_BASIC: BasicRuleBotModule,
+    RULE: RuleBotModule,
+}

@@ -1,4 +1,5 @@
-"""League core: sampling distributions on a fixed pool, Elo bookkeeping, snapshots, pruning, state round trip."""
+"""League core: sampling distributions on a fixed pool, game records and rating fits, snapshots and slots, pruning,
+state round trip."""
 
 import json
 import math
@@ -8,12 +9,15 @@ import pytest
 
 from rl_bot.config import LeagueConfig
 from rl_bot.league.league import MAIN, League, strategy_weights
+from rl_bot.league.ratings import main_player
+
+ANCHORS = {"random": 700.0, "rule-basic": 1100.0, "rule": 1500.0}
 
 
 def make_league(**kw) -> League:
     """A league with the rule anchor and two snapshots rated 1700 and 1100; main at 1500."""
     cfg = LeagueConfig(enabled=True, prior_games=0, **kw)
-    lg = League(cfg)
+    lg = League(cfg, ANCHORS)
     a, _ = lg.add_snapshot(iteration=1, env_steps=100)
     b, _ = lg.add_snapshot(iteration=2, env_steps=200)
     a.rating, b.rating = 1700.0, 1100.0
@@ -96,11 +100,9 @@ def test_plan_splits_main_share_and_sampling_matches_it():
     assert sum(plan["module_probs"].values()) == pytest.approx(1.0)
     assert plan["module_members"] == {"rule": "rule", "opp_0": "snap-0001", "opp_1": "snap-0002"}
     expected = {MAIN: 0.3, **{m: 0.7 * p for m, p in lg.probabilities().items()}}
-    rng = np.random.default_rng(0)
-    n = 20000
-    draws = [lg.sample(rng) for _ in range(n)]
+    modules = {v: k for k, v in plan["module_members"].items()} | {MAIN: MAIN}
     for mid, p in expected.items():
-        assert draws.count(mid) / n == pytest.approx(p, abs=0.012)
+        assert plan["module_probs"][modules[mid]] == pytest.approx(p)
 
 
 def test_weights_are_finite_for_an_empty_pool():
@@ -108,40 +110,62 @@ def test_weights_are_finite_for_an_empty_pool():
     assert strategy_weights(cfg, [], 1500.0, np.zeros(0)).size == 0
 
 
-def test_elo_against_anchor_moves_only_main_and_snapshot_games_are_zero_sum():
+def test_games_are_recorded_and_no_touch_timeouts_are_not_rated():
     lg = make_league()
-    rec = lg.record_game("rule", 1, 0)
-    assert rec.outcome == "win" and lg.find("rule").rating == 1500.0
-    assert lg.main_rating == pytest.approx(1516.0)  # K 32, equal ratings
+    rec = lg.record_game("rule", 1, 0, "goal")
+    assert (rec.outcome, rec.rated, rec.end) == ("win", True, "goal")
+    rec = lg.record_game("snap-0001", 0, 0, "time")  # the game clock ran out: a rated draw
+    assert (rec.outcome, rec.rated) == ("draw", True)
+    rec = lg.record_game("snap-0001", 0, 0, "no_touch")  # nobody touched the ball: recorded, not rated
+    assert (rec.outcome, rec.rated) == ("draw", False)
     snap = lg.find("snap-0001")
-    total = lg.main_rating + snap.rating
-    rec = lg.record_game("snap-0001", 0, 0)  # a timeout: draw
-    assert rec.outcome == "draw"
-    assert lg.main_rating + snap.rating == pytest.approx(total)
-    assert lg.main_rating > rec.elo_main_before  # a draw against a stronger member gains rating
-    assert (snap.wins, snap.draws, snap.losses, snap.games) == (0, 1, 0, 1)
-    assert lg.games == 2
+    assert (snap.wins, snap.draws, snap.losses, snap.games, snap.unrated) == (0, 1, 0, 1, 1)
+    assert snap.recent == [0.5]
+    assert (lg.games, lg.unrated_games) == (2, 1)
+    assert lg.results == {(0, "rule"): [1.0, 1.0], (0, "snap-0001"): [1.0, 0.5]}
     with pytest.raises(KeyError):
-        lg.record_game("nobody", 1, 0)
+        lg.record_game("nobody", 1, 0, "goal")
+    with pytest.raises(ValueError, match="unknown game end"):
+        lg.record_game("rule", 1, 0, "overtime")
 
 
-def test_recent_window_is_bounded():
-    lg = make_league(win_rate_window=3)
-    for g in (1, 0, 0, 0):
-        lg.record_game("rule", g, 0)
-    assert lg.find("rule").recent == [0.5, 0.5, 0.5]
-    assert lg.metrics()["league/winrate_vs_rule"] == 0.0
+def test_games_against_a_retired_member_are_still_recorded_and_rated():
+    lg = make_league(max_pool_size=2)
+    lg.add_snapshot(iteration=3, env_steps=300)  # replaces snap-0001
+    assert lg.find("snap-0001").removed_iteration == 3
+    rec = lg.record_game("snap-0001", 2, 0, "goal")
+    assert rec.rated and rec.opponent == "snap-0001" and lg.find("snap-0001").wins == 1
+    lg.end_iteration(3)
+    assert "snap-0001" in lg._fit.ratings
+
+
+def test_refit_rates_main_from_games_against_the_anchors():
+    lg = League(LeagueConfig(enabled=True, opponents=("rule-basic", "rule"), rating_drift=1.0), ANCHORS)
+    rng = np.random.default_rng(0)
+    # main scores 76 % against rule-basic (1100) and 24 % against rule (1500): it is rated about 1300
+    for it in range(1, 6):
+        lg.iteration = it
+        for _ in range(100):
+            for opp, p in (("rule-basic", 0.76), ("rule", 0.24)):
+                win = rng.random() < p
+                lg.record_game(opp, int(win), int(not win), "goal")
+        lg.end_iteration(it)
+    lo, hi = lg.main_interval()
+    assert lo < 1300 < hi and hi - lo < 80
+    assert lg.metrics()["league/elo_main_low"] == lo
+    assert lg.history[-1]["elo_main_high"] == hi
+    assert main_player(5) in lg._fit.ratings
 
 
 def test_snapshot_due_every_n_and_on_win_rate():
     cfg = LeagueConfig(enabled=True, snapshot_every_n_iterations=3, snapshot_win_rate=0.8, win_rate_window=4)
-    lg = League(cfg)
+    lg = League(cfg, ANCHORS)
     assert lg.snapshot_due(2) is None
     assert "every 3" in lg.snapshot_due(3)
     lg.add_snapshot(3, 0)
     for _ in range(4):
-        lg.record_game("rule", 1, 0)
-    assert "win rate" in lg.snapshot_due(4)
+        lg.record_game("rule", 1, 0, "goal")
+    assert "score rate" in lg.snapshot_due(4)
     lg.add_snapshot(4, 0)
     assert lg.snapshot_due(5) is None  # window cleared by the snapshot
 
@@ -156,24 +180,32 @@ def test_pruning_retires_weak_snapshots_but_never_the_anchor():
     assert "snap-0002" not in lg.probabilities()
 
 
-def test_full_pool_replaces_oldest_snapshot_and_reuses_its_slot():
-    lg = make_league(max_pool_size=2)
+def test_full_pool_replaces_oldest_snapshot_into_the_slot_freed_longest_ago():
+    lg = make_league(max_pool_size=2)  # 3 slots: snap-0001 in opp_0, snap-0002 in opp_1, opp_2 never used
     new, evicted = lg.add_snapshot(iteration=3, env_steps=300)
     assert [m.id for m in evicted] == ["snap-0001"]
-    assert new.module == "opp_0" and new.rating == lg.main_rating
+    # the new snapshot takes the spare slot: games still running against snap-0001 in opp_0 keep its weights
+    assert new.module == "opp_2" and new.rating == lg.main_rating
     assert [m.id for m in lg.snapshots] == ["snap-0002", "snap-0003"]
+    newer, evicted = lg.add_snapshot(iteration=5, env_steps=500)
+    assert [m.id for m in evicted] == ["snap-0002"] and newer.module == "opp_0"  # freed at 3, before opp_1 at 5
+    assert {m.module for m in lg.snapshots} == {"opp_2", "opp_0"}
 
 
 def test_state_round_trip_through_json():
     lg = with_results(make_league(strategy="pfsp"), RESULTS)
-    lg.record_game("snap-0002", 2, 1)
+    lg.record_game("snap-0002", 2, 1, "goal")
+    lg.record_game("rule", 0, 0, "no_touch")
     lg.end_iteration(2)
     lg.prune(2)
     state = json.loads(json.dumps(lg.state()))
-    back = League.from_state(lg.cfg, state)
+    back = League.from_state(lg.cfg, ANCHORS, state)
     assert back.state() == lg.state()
     assert back.probabilities() == lg.probabilities()
     assert back.plan() == lg.plan()
+    # numbering continues after snapshot files a discarded later part of the run wrote
+    later = League.from_state(lg.cfg, ANCHORS, state, min_snapshot_number=7)
+    assert later.add_snapshot(3, 0)[0].id == "snap-0008"
 
 
 def test_table_lists_main_pool_and_retired():
@@ -183,4 +215,6 @@ def test_table_lists_main_pool_and_retired():
     rows = lg.table()
     assert [r[0] for r in rows] == [MAIN, "snap-0001", "rule", "snap-0002"]  # pool by rating, then retired
     assert all(len(r) == len(League.TABLE_FIELDS) for r in rows)
-    assert rows[-1][2] is False and rows[-1][13] == 3
+    col = {f: i for i, f in enumerate(League.TABLE_FIELDS)}
+    assert rows[-1][col["in_pool"]] is False and rows[-1][col["removed_iteration"]] == 3
+    assert rows[2][col["rating_low"]] == rows[2][col["rating_high"]] == 1500.0  # the anchor's rating is fixed

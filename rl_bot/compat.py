@@ -1,0 +1,72 @@
+"""Where rl-bot reaches into RLlib internals that no public hook covers, with the versions it was checked against.
+
+Each entry names what it relies on; ``tests/test_compat.py`` exercises each against the installed RLlib and fails
+loudly when the internals change. New code that needs an RLlib or rlgym internal belongs here.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Collection
+from importlib import metadata
+from typing import Any
+
+from ray.rllib.connectors.connector_v2 import ConnectorV2
+from ray.rllib.env.multi_agent_episode import MultiAgentEpisode
+
+#: Package versions the internals below were written and tested against.
+CHECKED_VERSIONS = {"ray": "2.60.0", "rlgym-rocket-league": "2.0.1"}
+
+
+def version_problems() -> list[str]:
+    """Installed versions that differ from :data:`CHECKED_VERSIONS`."""
+    out = []
+    for pkg, want in CHECKED_VERSIONS.items():
+        try:
+            have = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            have = "not installed"
+        if have != want:
+            out.append(f"{pkg} {have} (rl-bot's RLlib/rlgym internals were checked against {want})")
+    return out
+
+
+def warn_on_version_drift() -> None:
+    """Warn once if the installed RLlib/rlgym is not the version the internals here were checked against."""
+    problems = version_problems()
+    if problems:
+        warnings.warn("; ".join(problems) + ": run tests/test_compat.py", stacklevel=2)
+
+
+class DropUntrainedAgents(ConnectorV2):
+    """First custom piece of the learner connector: removes the agents played by modules that are not trained
+    (the league's frozen opponents) from the episodes, so no later piece (observations, LSTM states and
+    zero-padding, value forward passes for GAE) spends time on data no loss reads.
+
+    Internal: deletes entries of ``MultiAgentEpisode.agent_episodes``; every default learner piece of RLlib 2.60
+    iterates that dict (``ConnectorV2.single_agent_episode_iterator``). PPO's learner puts its own
+    ``AddOneTsToEpisodesAndTruncate`` in front of custom pieces, so the items it already added for those agents
+    (batch columns keyed by ``(episode id, agent id, module id)``) are removed too.
+    """
+
+    def __init__(
+        self,
+        input_observation_space: Any = None,
+        input_action_space: Any = None,
+        *,
+        trainable: Collection[str],
+        **kwargs: Any,
+    ):
+        super().__init__(input_observation_space, input_action_space, **kwargs)
+        self.trainable = frozenset(trainable)
+
+    def __call__(self, *, rl_module: Any, batch: dict, episodes: list, **kwargs: Any) -> Any:
+        for episode in episodes:
+            if isinstance(episode, MultiAgentEpisode):
+                for agent_id in [a for a in episode.agent_episodes if episode.module_for(a) not in self.trainable]:
+                    del episode.agent_episodes[agent_id]
+        for column in batch.values():
+            if isinstance(column, dict):
+                for key in [k for k in column if isinstance(k, tuple) and len(k) == 3 and k[2] not in self.trainable]:
+                    del column[key]
+        return batch
