@@ -102,18 +102,57 @@ def test_league_resume_errors_exit_2_before_ray(tmp_path):
     (ckpt / "league_state.json").write_text("{half")
     rc, err = rl_bot("train", "--resume", str(run_dir), env_home=tmp_path)
     assert rc == 2 and "corrupt league_state.json" in err
-    rc, err = rl_bot("train", "--resume", str(run_dir), "--set", "league.include_random=true", env_home=tmp_path)
-    assert rc == 2 and "league.include_random cannot change on resume (False -> True)" in err
+    rc, err = rl_bot("train", "--resume", str(run_dir), "--set", "league.opponents=[rule, random]", env_home=tmp_path)
+    assert rc == 2 and "league.opponents cannot change on resume" in err
     assert "RAY_IMPORTED=False" in err
+    # a league state from an older rl-bot
+    (ckpt / "league_state.json").write_text(json.dumps({"members": [], "iteration": 4}))
+    rc, err = rl_bot("train", "--resume", str(run_dir), env_home=tmp_path)
+    assert rc == 2 and "written by an older rl-bot" in err
+    # the pool plays a snapshot whose file is gone
+    from rl_bot.config import LeagueConfig
+    from rl_bot.league.league import League
+
+    lg = League(LeagueConfig(enabled=True), {"random": 700.0, "rule-basic": 1100.0, "rule": 1500.0})
+    lg.add_snapshot(2, 100)
+    lg.add_snapshot(4, 200)
+    (ckpt / "league_state.json").write_text(json.dumps(lg.state()))
+    snaps = run_dir / "league" / "snapshots"
+    snaps.mkdir(parents=True)
+    (snaps / "snap-0001.pkl").write_bytes(b"x")
+    rc, err = rl_bot("train", "--resume", str(run_dir), env_home=tmp_path)
+    assert rc == 2 and "league snapshot file(s) snap-0002 missing" in err and "RAY_IMPORTED=False" in err
+    assert (snaps / "snap-0001.pkl").read_bytes() == b"x"  # nothing touched
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "the file is empty"),
+        (b"  \n# only a comment\n", "the file is empty"),
+        (b"ppo: {lr: 1.0e-4}\n\xff\xfe bad bytes\n", "not UTF-8 text"),
+        (b"- a\n- list\n", "expected a mapping of sections"),
+        (b"just a string\n", "expected a mapping of sections"),
+        (b"ppo: {lr: [1, 2\n", "not valid YAML"),
+    ],
+)
+def test_bad_config_files_exit_2_with_one_clear_error(tmp_path, content, message):
+    path = tmp_path / "bad.yaml"
+    path.write_bytes(content)
+    for command in ("train", "eval", "bench"):
+        rc, err = rl_bot(command, "--config", str(path), env_home=tmp_path)
+        assert rc == 2, (command, err)
+        assert message in err and "Traceback" not in err, err
+    assert not (tmp_path / "runs").exists()
 
 
 def test_eval_bad_input_exits_2(tmp_path):
     rc, err = rl_bot("eval", "--checkpoint", str(tmp_path), env_home=tmp_path)
     assert rc == 2 and "neither a checkpoint folder" in err
     rc, err = rl_bot("eval", "--team-size", "5", env_home=tmp_path)
-    assert rc == 2 and "--team-size" in err
+    assert rc == 2 and "env.team_size" in err
     rc, err = rl_bot("eval", "--opponent", "rulebot", env_home=tmp_path)
-    assert rc == 2 and "use self, rule, random or snapshot:ID" in err
+    assert rc == 2 and "use self, random, rule-basic, rule or snapshot:ID" in err
     rc, err = rl_bot("eval", "--opponent", "snapshot:snap-0001", env_home=tmp_path)
     assert rc == 2 and "needs --checkpoint" in err
 
@@ -201,6 +240,14 @@ def test_eval_matches_against_built_in_opponents(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     line = proc.stdout.strip().splitlines()[-1]
-    assert line.startswith("rule-based bot vs random: 6 games | W-D-L ")
-    for part in ("goals ", "win rate ", "(95% CI ", "Elo estimate ", "(opponent rated 1000)"):
+    assert line.startswith("rule-based bot, 1v1, tick skip 8 vs random: 6 games | W-D-L ")
+    for part in (
+        "goals ",
+        "win rate ",
+        "score rate ",
+        "(95% CI ",
+        "no-touch timeouts",
+        "Elo estimate ",
+        "(opponent rated ",
+    ):
         assert part in line

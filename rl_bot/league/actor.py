@@ -102,6 +102,10 @@ class LeagueManager:
         """Retire weak snapshots; returns their ids."""
         return [m.id for m in self.league.prune(iteration)]
 
+    def retire(self, member_id: str, iteration: int, reason: str) -> None:
+        """Take a snapshot out of the pool by hand (the prune rule does the same automatically)."""
+        self.league.retire(self.league.find(member_id), iteration, reason)
+
     def end_iteration(self, iteration: int) -> None:
         """Refit the ratings; record the iteration's in the history."""
         self.league.end_iteration(iteration)

@@ -284,7 +284,7 @@ class League:
         oldest snapshot first. Returns the new member and the members it displaced."""
         evicted = []
         if len(self.snapshots) >= self.cfg.max_pool_size:
-            evicted.append(self._retire(self.snapshots[0], iteration, "pool full: oldest snapshot replaced"))
+            evicted.append(self.retire(self.snapshots[0], iteration, "pool full: oldest snapshot replaced"))
         used = {m.module for m in self.snapshots}
         slot = min((s for s in self.slot_freed if s not in used), key=lambda s: (self.slot_freed[s], s))
         self.snapshots_taken += 1
@@ -309,13 +309,16 @@ class League:
         if self.cfg.min_elo_diff is None:
             return []
         weak = [m for m in self.snapshots if self.main_rating - m.rating >= self.cfg.min_elo_diff]
-        return [self._retire(m, iteration, f"rated >= {self.cfg.min_elo_diff:g} below main") for m in weak]
+        return [self.retire(m, iteration, f"rated >= {self.cfg.min_elo_diff:g} below main") for m in weak]
 
-    def _retire(self, m: Member, iteration: int, reason: str) -> Member:
+    def retire(self, m: Member | None, iteration: int, reason: str) -> Member:
+        """Take a snapshot out of the pool (its slot is freed; it stays in the table and in the rating fit, and
+        games still running against it are recorded against it)."""
+        if m is None or m.kind != "snapshot" or m not in self.members:
+            raise ValueError(f"{getattr(m, 'id', m)!r} is not a snapshot in the pool; only those can be retired")
         self.members.remove(m)
         m.removed_iteration, m.removed_reason = iteration, reason
-        if m.kind == "snapshot":
-            self.slot_freed[m.module] = iteration
+        self.slot_freed[m.module] = iteration
         self.retired.append(m)
         return m
 

@@ -1,20 +1,25 @@
-"""The league on a real local Ray: the actor's state round trip, frozen snapshot slots in env runners, and a
-training run with the league on (snapshots, sampled opponents, games rated from physics, MLflow, --resume)."""
+"""The league on a real local Ray: the actor's state round trip; snapshots replaced and pruned in the middle of
+running games (every game recorded once, against the member it started with, and games keep finishing); a training
+run with the league on (records, ratings with intervals, MLflow, resume from the newest and from an older
+checkpoint); eval of a 2v2 run plays 2v2; bench compares league on and off."""
 
 import csv
 import json
 import re
+import shutil
 
 import numpy as np
 import pytest
 import yaml
 from tiny import tiny
 
-from rl_bot.checkpoints import latest_checkpoint
+from rl_bot.checkpoints import latest_checkpoint, list_checkpoints
 from rl_bot.cli import main as cli
 from rl_bot.config import LeagueConfig, load_config
 
 pytestmark = pytest.mark.integration
+
+ANCHORS = {"random": 700.0, "rule-basic": 1100.0, "rule": 1500.0}
 
 TINY_LEAGUE = tiny(
     run={"name": "league", "seed": 5},
@@ -25,6 +30,7 @@ TINY_LEAGUE = tiny(
     league={
         "enabled": True,
         "main_share": 0.2,
+        "opponents": ["rule", "random"],
         "snapshot_every_n_iterations": 2,
         "max_pool_size": 2,
         "eval_every_n_iterations": 2,
@@ -33,81 +39,124 @@ TINY_LEAGUE = tiny(
 )
 
 
+def overrides(cfg: dict, skip=("stop",)) -> list[str]:
+    return [f"{s}.{k}={json.dumps(v)}" for s, sec in cfg.items() for k, v in sec.items() if s not in skip]
+
+
 def test_actor_state_round_trip(tmp_path, ray_guard):
     import ray
 
     from rl_bot.league.actor import start_league_actor
 
     ray.init(num_cpus=1, include_dashboard=False)
-    cfg = LeagueConfig(enabled=True, include_random=True)
-    a = start_league_actor(cfg, tmp_path / "a", "round-trip-a", None)
+    cfg = LeagueConfig(enabled=True, opponents=("rule", "random"))
+    a = start_league_actor(cfg, ANCHORS, tmp_path / "a", "round-trip-a", None)
     ray.get(a.begin_iteration.remote(1))
     games = [
-        {"opponent": "rule", "goals_main": 0, "goals_opponent": 1},
-        {"opponent": "random", "goals_main": 1, "goals_opponent": 0},
+        {"opponent": "rule", "goals_main": 0, "goals_opponent": 1, "end": "goal"},
+        {"opponent": "random", "goals_main": 1, "goals_opponent": 0, "end": "goal"},
+        {"opponent": "random", "goals_main": 0, "goals_opponent": 0, "end": "no_touch"},
     ]
-    assert ray.get(a.report_games.remote(games, 3)) == 2
+    assert ray.get(a.report_games.remote(games, 3)) == 3
     added = ray.get(a.add_snapshot.remote(1, 1000))
     assert added == {"member": "snap-0001", "module": "opp_0", "evicted": []}
-    ray.get(a.report_games.remote([{"opponent": "snap-0001", "goals_main": 0, "goals_opponent": 0}]))
+    ray.get(a.report_games.remote([{"opponent": "snap-0001", "goals_main": 0, "goals_opponent": 0, "end": "time"}]))
     ray.get(a.end_iteration.remote(1))
     state = ray.get(a.state.remote())
     json.dumps(state)  # plain data
 
-    b = start_league_actor(cfg, tmp_path / "b", "round-trip-b", state)
+    b = start_league_actor(cfg, ANCHORS, tmp_path / "b", "round-trip-b", state)
     assert ray.get(b.state.remote()) == state
     assert ray.get(b.plan.remote()) == ray.get(a.plan.remote())
-    assert ray.get(b.metrics.remote())["league/games"] == 3.0
-    assert ray.get(b.metrics.remote())["league/selfplay_games"] == 3.0
+    metrics = ray.get(b.metrics.remote())
+    assert (metrics["league/games"], metrics["league/unrated_games"], metrics["league/selfplay_games"]) == (3, 1, 3)
+    assert metrics["league/elo_main_low"] < metrics["league/elo_main"] < metrics["league/elo_main_high"]
 
     rows = list(csv.DictReader((tmp_path / "a" / "league" / "games.csv").open()))
-    assert [(r["opponent"], r["outcome"]) for r in rows] == [("rule", "loss"), ("random", "win"), ("snap-0001", "draw")]
-    assert float(rows[0]["elo_main_after"]) == pytest.approx(1484.0)  # K 32 loss against an equal rating
-    assert float(rows[1]["elo_opponent_after"]) == 1000.0  # anchors keep their rating
+    assert [(r["opponent"], r["end"], r["outcome"], r["rated"]) for r in rows] == [
+        ("rule", "goal", "loss", "True"),
+        ("random", "goal", "win", "True"),
+        ("random", "no_touch", "draw", "False"),
+        ("snap-0001", "time", "draw", "True"),
+    ]
 
 
-def test_snapshot_slots_in_env_runners_hold_the_snapshot_weights(tmp_path, ray_guard):
-    """Slots get the learner's weights of the snapshot and keep them through later updates of main."""
+def test_snapshots_replaced_and_pruned_mid_game_lose_no_game(tmp_path, ray_guard):
+    """A snapshot every iteration into a pool of one, two snapshots pruned by hand, and games longer than an
+    iteration: slots change while games against their members run. Every game ends, is recorded once against the
+    member it started with, the slots hold exactly the weights of the members they say, and every iteration from
+    the third on records games."""
     import ray
 
     from rl_bot.algo import build_ppo_config
-    from rl_bot.league.driver import LeagueDriver, load_snapshot, snapshot_file
+    from rl_bot.league.driver import LeagueDriver
+    from rl_bot.league.files import load_snapshot, snapshot_file
 
     cfg = load_config(
         None,
-        [f"{s}.{k}={json.dumps(v)}" for s, sec in TINY_LEAGUE.items() for k, v in sec.items() if s != "stop"]
-        + ["league.eval_every_n_iterations=null", "league.snapshot_every_n_iterations=1", "tracking.enabled=false"],
+        overrides(
+            tiny(
+                run={"name": "churn", "seed": 11},
+                env={"no_touch_timeout_s": 6, "game_timeout_s": 8},  # up to 120 steps
+                ppo={"train_batch_size": 200, "minibatch_size": 100},  # 50 steps per env per iteration
+                resources={"num_envs_per_env_runner": 4},
+                league={
+                    "enabled": True,
+                    "main_share": 0.0,
+                    "opponents": ["rule"],
+                    "snapshot_every_n_iterations": 1,
+                    "max_pool_size": 1,
+                    "eval_every_n_iterations": None,
+                },
+                tracking={"enabled": False},
+            )
+        ),
     )
     ray.init(num_cpus=2, include_dashboard=False)
     algo = build_ppo_config(cfg).build_algo()
-    league = LeagueDriver(cfg, tmp_path, "slots", algo, None)
+    league = LeagueDriver(cfg, tmp_path, "churn", algo, None)
+    episodes = 0
     try:
-        for it in (1, 2, 3):
+        for it in range(1, 11):
             league.before_iteration(it)
-            algo.train()
+            result = algo.train()
+            episodes += int(result["env_runners"].get("env/episodes_sum", 0))
             league.after_iteration(it, 0)
-        # snap-0001 entered opp_0 after iteration 1, snap-0002 opp_1 after iteration 2; snap-0003 replaced snap-0001
-        assert league.slot_content == {"opp_0": "snap-0003", "opp_1": "snap-0002"}
-        league.before_iteration(4)
-        algo.train()  # PPO syncs learner weights to the runners after this update
-
-        def slot_states(runner):
-            return {s: {k: np.asarray(v) for k, v in runner.module[s].get_state().items()} for s in ("opp_0", "opp_1")}
-
-        (runner_state,) = algo.env_runner_group.foreach_env_runner(slot_states, local_env_runner=False)
-        for slot, member in league.slot_content.items():
-            snap = load_snapshot(snapshot_file(tmp_path, member))
-            assert set(runner_state[slot]) <= set(snap)
-            for k, v in runner_state[slot].items():
-                np.testing.assert_array_equal(v, snap[k], err_msg=f"{slot}/{k}")
-        # and they differ from main, which kept learning
-        main_now = algo.env_runner_group.foreach_env_runner(
-            lambda r: {k: np.asarray(v) for k, v in r.module["main"].get_state().items()}, local_env_runner=False
-        )[0]
-        assert any(not np.array_equal(main_now[k], runner_state["opp_1"][k]) for k in main_now)
+            if it in (4, 7):  # prune the newest snapshot by hand while games against it run
+                newest = ray.get(league.actor.state.remote())["members"][-1]["id"]
+                ray.get(league.actor.retire.remote(newest, it, "forced prune"))
+                league.push_plan()
+        state = ray.get(league.actor.state.remote())
+        (status, slots), *_ = algo.env_runner_group.foreach_env_runner(
+            lambda r: (
+                r.league_status(),
+                {s: {k: np.asarray(v) for k, v in r.module[s].get_state().items()} for s in ("opp_0", "opp_1")},
+            ),
+            local_env_runner=False,
+        )
     finally:
         league.stop()
         algo.stop()
+
+    rows = list(csv.DictReader((tmp_path / "league" / "games.csv").open()))
+    # every finished episode is counted exactly once: rated, unrated or self-play
+    assert episodes == state["games"] + state["unrated_games"] + state["selfplay_games"] > 0
+    assert len(rows) == state["games"] + state["unrated_games"]
+    # games keep finishing while the pool churns
+    per_iteration = {it: sum(int(r["iteration"]) == it for r in rows) for it in range(3, 11)}
+    assert all(n > 0 for n in per_iteration.values()), per_iteration
+    retired = {m["id"]: m["removed_iteration"] for m in state["retired"]}
+    reasons = [m["removed_reason"] for m in state["retired"]]
+    assert len(retired) >= 5 and reasons.count("forced prune") == 2
+    # games that were still running when their snapshot left the pool were recorded against it afterwards
+    late = [r for r in rows if r["opponent"] in retired and int(r["iteration"]) > retired[r["opponent"]]]
+    assert late, "no game outlived its opponent's retirement; the test did not exercise mid-game changes"
+    # each slot holds the weights of the member the runner says it loaded
+    assert status["loaded"]
+    for slot, member in status["loaded"].items():
+        snap = load_snapshot(snapshot_file(tmp_path, member))
+        for k, v in slots[slot].items():
+            np.testing.assert_array_equal(v, snap[k], err_msg=f"{slot}/{k}")
 
 
 def test_train_with_league_records_games_and_resumes(project_home, ray_guard, capsys):
@@ -120,36 +169,41 @@ def test_train_with_league_records_games_and_resumes(project_home, ray_guard, ca
     assert "league: actor" in out
     (run_dir,) = (project_home / "runs").iterdir()
 
-    # games played in RocketSim, rated in order: each row starts from the previous row's rating
     rows = list(csv.DictReader((run_dir / "league" / "games.csv").open()))
     assert len(rows) >= 10
-    for prev, row in zip(rows, rows[1:], strict=False):
-        assert float(row["elo_main_before"]) == pytest.approx(float(prev["elo_main_after"]), abs=1e-3)
     for row in rows:
         gm, go = int(row["goals_main"]), int(row["goals_opponent"])
         assert row["outcome"] == ("win" if gm > go else "loss" if gm < go else "draw")
-        assert row["opponent"] in {"rule", "snap-0001", "snap-0002"}
+        assert (row["end"] == "goal") == (gm != go)
+        assert row["rated"] == str(row["end"] != "no_touch")
+        assert row["opponent"] in {"rule", "random", "snap-0001", "snap-0002"}
     assert any(r["outcome"] != "draw" for r in rows)  # goals happen
-    assert {r["opponent"] for r in rows} >= {"rule"}
 
     client = MlflowClient(tracking_uri=f"sqlite:///{project_home}/mlruns/mlflow.db")
     run_id = (run_dir / "mlflow_run_id").read_text().strip()
-    pool = [(m.step, m.value) for m in client.get_metric_history(run_id, "league/pool_size")]
-    assert pool == [(1, 1.0), (2, 2.0), (3, 2.0), (4, 3.0)]  # rule, then a snapshot every 2 iterations
-    elo = [m.value for m in client.get_metric_history(run_id, "league/elo_main")]
-    assert len(elo) == 4 and len(set(elo)) > 1
-    games = [m.value for m in client.get_metric_history(run_id, "league/games")]
-    assert games[-1] == len(rows) and games == sorted(games)
-    assert [m.step for m in client.get_metric_history(run_id, "league/eval_winrate_vs_rule")] == [2, 4]
-    assert client.get_metric_history(run_id, "league/winrate_vs_rule")
+
+    def history(key):
+        return [(m.step, m.value) for m in client.get_metric_history(run_id, key)]
+
+    assert history("league/pool_size") == [(1, 2.0), (2, 3.0), (3, 3.0), (4, 4.0)]  # + a snapshot every 2
+    lows, mids, highs = (dict(history(f"league/elo_main{s}")) for s in ("_low", "", "_high"))
+    assert len(mids) == 4 and all(lows[s] < mids[s] < highs[s] for s in mids)
+    games = [v for _, v in history("league/games")]
+    unrated = [v for _, v in history("league/unrated_games")]
+    assert games[-1] + unrated[-1] == len(rows) and games == sorted(games)
+    evals = dict(history("league/eval_iteration"))
+    assert set(evals.values()) == {2.0, 4.0}  # both evaluations finished, the last one before the run ended
+    assert history("league/eval_games_vs_rule")[-1][1] == 2.0
     league_artifacts = {a.path for a in client.list_artifacts(run_id, "league")}
     assert {"league/table.csv", "league/elo.png", "league/games.csv"} <= league_artifacts
     table = list(csv.DictReader((run_dir / "league" / "table.csv").open()))
-    assert [r["member"] for r in table][:1] == ["main"] and {r["member"] for r in table} >= {"rule", "snap-0002"}
+    assert table[0]["member"] == "main" and {r["member"] for r in table} >= {"rule", "random", "snap-0002"}
+    for r in table:
+        assert float(r["rating_low"]) <= float(r["rating"]) <= float(r["rating_high"])
 
-    ckpt, _ = latest_checkpoint(run_dir)
-    saved = json.loads((ckpt / "league_state.json").read_text())
-    assert [m["id"] for m in saved["members"]] == ["rule", "snap-0001", "snap-0002"]
+    ckpt4, _ = latest_checkpoint(run_dir)
+    saved = json.loads((ckpt4 / "league_state.json").read_text())
+    assert [m["id"] for m in saved["members"]] == ["rule", "random", "snap-0001", "snap-0002"]
 
     # --resume restores pool and ratings and continues the numbering
     assert cli(["train", "--resume", str(run_dir), "--set", "stop.iterations=6"]) == 0
@@ -158,21 +212,52 @@ def test_train_with_league_records_games_and_resumes(project_home, ray_guard, ca
     resumed = json.loads((ckpt6 / "league_state.json").read_text())
     assert resumed["history"][:4] == saved["history"]  # the first part of the run, as saved
     assert resumed["snapshots_taken"] == 3
-    assert [m["id"] for m in resumed["members"]] == ["rule", "snap-0002", "snap-0003"]  # snap-0001 replaced
+    assert [m["id"] for m in resumed["members"]] == ["rule", "random", "snap-0002", "snap-0003"]
     assert resumed["games"] > saved["games"]
-    first_resumed = next(r for r in csv.DictReader((run_dir / "league" / "games.csv").open()) if r["iteration"] == "5")
-    assert float(first_resumed["elo_main_before"]) == pytest.approx(saved["main_rating"], abs=1e-3)
+
+    # resume from the OLDER checkpoint (iteration 4): the games after it move aside, ids are never reused
+    for later in [c for c in list_checkpoints(run_dir) if c.name > ckpt4.name]:
+        shutil.rmtree(later)
+    rows_before = list(csv.DictReader((run_dir / "league" / "games.csv").open()))
+    snap3 = (run_dir / "league" / "snapshots" / "snap-0003.pkl").read_bytes()
+    assert cli(["train", "--resume", str(run_dir), "--set", "stop.iterations=6"]) == 0
+    out = capsys.readouterr().out
+    assert "moved from games.csv to games.discarded.csv" in out
+    discarded = list(csv.DictReader((run_dir / "league" / "games.discarded.csv").open()))
+    assert discarded == [r for r in rows_before if int(r["iteration"]) > 4]
+    final = json.loads((latest_checkpoint(run_dir)[0] / "league_state.json").read_text())
+    assert final["snapshots_taken"] == 4  # snap-0003 belongs to the discarded part: the new snapshot is snap-0004
+    assert [m["id"] for m in final["members"]] == ["rule", "random", "snap-0002", "snap-0004"]
+    assert (run_dir / "league" / "snapshots" / "snap-0003.pkl").read_bytes() == snap3  # never overwritten
+    kept = list(csv.DictReader((run_dir / "league" / "games.csv").open()))
+    assert len(kept) == final["games"] + final["unrated_games"]  # the CSV is the league state's record
 
     # changing the module set on resume is refused before Ray starts
     assert cli(["train", "--resume", str(run_dir), "--set", "league.max_pool_size=3"]) == 2
     assert "league.max_pool_size cannot change on resume" in capsys.readouterr().err
 
-    # a snapshot plays real matches through rl-bot eval
+    # a snapshot plays real matches through rl-bot eval; its rating comes from the checkpoint
     args = ["eval", "--checkpoint", str(run_dir), "--opponent", "snapshot:snap-0002", "--games", "2"]
     assert cli([*args, "--set", "env.game_timeout_s=5", "--set", "env.no_touch_timeout_s=5"]) == 0
     assert "vs snapshot:snap-0002: 2 games" in capsys.readouterr().out
     assert cli(["eval", "--checkpoint", str(run_dir), "--opponent", "snapshot:snap-0099"]) == 2
     assert "snapshot 'snap-0099' not found" in (err := capsys.readouterr().err) and "snap-0001, snap-0002" in err
+
+
+def test_eval_of_a_2v2_run_plays_2v2_without_flags(project_home, ray_guard, capsys):
+    cfg = tiny(run={"name": "twos", "seed": 2}, env={"team_size": 2}, stop={"iterations": 1})
+    cfg_path = project_home / "twos.yaml"
+    cfg_path.write_text(yaml.safe_dump(cfg))
+    assert cli(["train", "--config", str(cfg_path)]) == 0
+    capsys.readouterr()
+    (run_dir,) = (project_home / "runs").iterdir()
+    assert cli(["eval", "--checkpoint", str(run_dir), "--opponent", "rule", "--games", "2"]) == 0
+    out = capsys.readouterr().out
+    assert ", 2v2, tick skip 8 vs rule: 2 games" in out
+    assert "(opponent rated 1500)" in out
+    # --set still overrides the run's game explicitly
+    assert cli(["eval", "--checkpoint", str(run_dir), "--games", "2", "--set", "env.team_size=1"]) == 0
+    assert ", 1v1, tick skip 8: 2 episodes" in capsys.readouterr().out
 
 
 def test_bench_league_compare_reports_both_runs(project_home, ray_guard, capsys):
@@ -181,8 +266,11 @@ def test_bench_league_compare_reports_both_runs(project_home, ray_guard, capsys)
     args = ["bench", "--config", str(cfg_path), "--seconds", "0.3", "--iterations", "3", "--no-scaling"]
     assert cli([*args, "--league-compare"]) == 0
     text = capsys.readouterr().out
-    on = re.search(r"\| end-to-end training, 1 env runner\(s\), league on \| ([\d,]+) \| rule bot \+ 2 snapshot", text)
+    on = re.search(
+        r"\| end-to-end training, 1 env runner\(s\), league on \| ([\d,]+) \| rule \+ random \+ up to 2 sn", text
+    )
     off = re.search(r"\| end-to-end training, 1 env runner\(s\), league off \| ([\d,]+) \|", text)
     assert on and off, text
     assert int(on.group(1).replace(",", "")) > 0 and int(off.group(1).replace(",", "")) > 0
-    assert re.search(r"league work \d+ ms/iter", text)
+    assert re.search(r"evaluation every 2 iterations; league work \d+ ms/iter", text)
+    assert re.search(r"League on runs \d\.\d\dx league off's iterations per hour", text)

@@ -37,7 +37,9 @@ def real_obs() -> np.ndarray:
             while not done:
                 rows.extend(obs.values())
                 acts = bot.act_obs({a: o for a, o in obs.items() if a.startswith("blue")})
-                acts.update(rnd.act({a: o for a, o in obs.items() if a.startswith("orange")}))
+                orange = [a for a in obs if a.startswith("orange")]
+                random_acts = rnd.act(np.stack([obs[a] for a in orange]), np.arange(len(orange)))
+                acts.update(zip(orange, random_acts.tolist(), strict=True))
                 obs, _, term, trunc = game.step({a: np.array([x]) for a, x in acts.items()})
                 done = term or trunc
     finally:
@@ -107,7 +109,8 @@ def test_frozen_modules_reject_other_spaces():
 
 @pytest.mark.integration
 def test_ppo_trains_main_against_the_frozen_modules_with_two_learners(ray_guard):
-    """Env runners sample with both modules; two learners (DDP wraps every module) build them and train main."""
+    """Env runners sample with both modules; two learners (DDP wraps every module) build them and train main;
+    the frozen modules' agents never reach the learner batch."""
     import ray
     from ray.rllib.core.rl_module.multi_rl_module import MultiRLModuleSpec
     from ray.rllib.env.multi_agent_env_runner import MultiAgentEnvRunner
@@ -157,6 +160,7 @@ def test_ppo_trains_main_against_the_frozen_modules_with_two_learners(ray_guard)
         steps = result["env_runners"]["num_module_steps_sampled"]
         assert steps["main"] >= 400 and steps["rule"] == steps["random"] >= 100
         assert np.isfinite(result["learners"]["main"]["policy_loss"])
-        assert "policy_loss" not in result["learners"]["rule"] and "policy_loss" not in result["learners"]["random"]
+        # frozen modules are neither trained nor reported, so PPO does not sync them to the env runners
+        assert "rule" not in result["learners"] and "random" not in result["learners"]
     finally:
         algo.stop()

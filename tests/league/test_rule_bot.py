@@ -89,5 +89,5 @@ def test_rule_bot_beats_random_by_a_wide_margin_of_goals():
     assert report.games == report.wins + report.draws + report.losses == 20
     assert report.goals_for >= 10 and report.goals_for >= 5 * max(report.goals_against, 1)
     assert report.wins >= 10 and report.losses <= 2
-    assert report.win_rate_ci[0] > 0.4
+    assert report.win_rate_ci[0] > 0.25
     assert report.elo > 1000.0  # performs above the random anchor

@@ -7,7 +7,8 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from rl_bot.league.runner import OrangeAssignment, draw_module
+from rl_bot.league.assignment import OpponentBook, draw_module
+from rl_bot.league.runner import OrangeAssignment
 
 
 def test_every_orange_car_gets_the_episode_module_and_blue_plays_main():
@@ -38,3 +39,68 @@ def test_a_slot_that_is_not_ready_gives_its_share_to_the_other_members_not_to_ma
     # nothing ready: every game is self-play
     counts, n = draws(probs, set(), n=2000)
     assert counts == Counter({"main": 2000})
+
+
+WEIGHTS = {f"snap-{k:04d}": {"w": k} for k in range(1, 10)}
+
+
+def plan(members: dict[str, str], share: float = 0.0) -> dict:
+    """A plan whose pool is ``members`` (module -> member), equally likely."""
+    probs = {"main": share, **{m: (1 - share) / len(members) for m in members}}
+    return {"module_probs": probs, "module_members": dict(members)}
+
+
+def test_a_slot_takes_new_weights_only_once_its_games_have_ended():
+    book, loaded, fetched = OpponentBook(), {}, []
+
+    def fetch(member):
+        fetched.append(member)
+        return WEIGHTS[member]
+
+    def load(slot, weights):
+        loaded[slot] = weights
+
+    book.set_plan(plan({"opp_0": "snap-0001"}), fetch)
+    book.load_idle(load)
+    assert loaded == {"opp_0": {"w": 1}} and book.ready() == {"opp_0"}
+    assert book.start("g1", 0.5) == "opp_0"
+    assert book.start("g2", 0.5) == "opp_0"
+
+    # snap-0002 replaces snap-0001 in the same slot while g1 and g2 still play
+    book.set_plan(plan({"opp_0": "snap-0002", "rule": "rule"}), fetch)
+    assert book.load_idle(load) == [] and loaded["opp_0"] == {"w": 1}  # g1, g2 keep their opponent's weights
+    assert "opp_0" not in book.ready()
+    assert {book.start(f"n{k}", 0.1 + k / 200) for k in range(50)} == {"rule"}  # new games avoid the busy slot
+    assert book.finish("g1") == ("opp_0", "snap-0001")  # recorded against the member it started with
+    assert book.load_idle(load) == []  # g2 still plays
+    assert book.finish("g2") == ("opp_0", "snap-0001")
+    assert book.load_idle(load) == ["opp_0"] and loaded["opp_0"] == {"w": 2}
+    assert book.start("g3", 0.25) == "opp_0" and book.finish("g3") == ("opp_0", "snap-0002")
+    assert fetched == ["snap-0001", "snap-0002"]  # each snapshot's weights fetched once
+
+
+def test_a_member_pruned_while_its_games_run_is_still_the_recorded_opponent():
+    book = OpponentBook()
+    book.set_plan(plan({"opp_1": "snap-0003"}), WEIGHTS.get)
+    book.load_idle(lambda s, w: None)
+    book.start("g", 0.5)
+    book.set_plan(plan({"rule": "rule"}), WEIGHTS.get)  # snap-0003 retired: its slot leaves the plan
+    assert book.ready() == {"rule"}
+    assert book.finish("g") == ("opp_1", "snap-0003")
+    assert book.finish("g") is None  # once
+
+
+def test_games_dropped_by_a_reset_are_forgotten_and_free_their_slot():
+    book, loaded = OpponentBook(), {}
+    book.set_plan(plan({"opp_0": "snap-0001"}), WEIGHTS.get)
+    book.load_idle(loaded.__setitem__)
+    book.start("lost", 0.5)
+    book.set_plan(plan({"opp_0": "snap-0002"}), WEIGHTS.get)
+    assert book.load_idle(loaded.__setitem__) == []
+    book.forget_all_but(["other"])
+    assert book.load_idle(loaded.__setitem__) == ["opp_0"] and loaded["opp_0"] == {"w": 2}
+    assert book.status() == {"loaded": {"opp_0": "snap-0002"}, "pending": [], "in_flight": {}}
+
+
+def test_without_a_plan_nothing_is_drawn():
+    assert OpponentBook().start("g", 0.3) is None

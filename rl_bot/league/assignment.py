@@ -1,0 +1,99 @@
+"""Which module plays the orange team of each game in an env runner, and when a snapshot slot may take new weights
+(pure: no Ray import; :class:`~rl_bot.league.runner.LeagueEnvRunner` drives it).
+
+Rules:
+
+- a new game draws its module from the plan: ``main`` with ``main_share``; the pool share goes to the members whose
+  module is ready, in proportion to their probabilities (a built-in is always ready; a snapshot slot is ready when it
+  holds the weights of the member the plan puts there);
+- a game keeps its module and the member it was drawn against to its end, whatever the plan says meanwhile;
+- a slot takes the weights of a new member only when no running game uses it; until then new games do not draw it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from rl_bot.league.league import MAIN, SLOT_PREFIX
+
+
+def draw_module(module_probs: dict[str, float], ready: set[str], u: float) -> str:
+    """The module for a new episode: ``main`` keeps its share; the pool share goes to the members whose module is
+    ready, in proportion to their probabilities (all of it to ``main`` if none is). ``u`` is uniform in [0, 1)."""
+    share = module_probs.get(MAIN, 1.0)
+    pool = [(m, p) for m, p in module_probs.items() if m != MAIN and m in ready and p > 0]
+    total = sum(p for _, p in pool)
+    if u < share or total <= 0:
+        return MAIN
+    x = (u - share) / (1.0 - share) * total
+    for module, p in pool:
+        x -= p
+        if x < 0:
+            return module
+    return pool[-1][0]
+
+
+class OpponentBook:
+    """Games in flight with their opponents, and the snapshot slots' loaded and pending weights."""
+
+    def __init__(self) -> None:
+        self.plan: dict[str, Any] | None = None
+        self.games: dict[str, tuple[str, str]] = {}  # game id -> (module, member)
+        self.loaded: dict[str, str] = {}  # slot -> member whose weights it holds
+        self.pending: dict[str, tuple[str, Any]] = {}  # slot -> (member, weights) waiting for the slot to be idle
+
+    def set_plan(self, plan: dict[str, Any], fetch: Callable[[str], Any]) -> None:
+        """Install a plan; ``fetch(member)`` returns a snapshot's weights (called once per new slot member)."""
+        self.plan = plan
+        for slot, member in plan["module_members"].items():
+            if not slot.startswith(SLOT_PREFIX):
+                continue
+            if self.loaded.get(slot) == member:
+                self.pending.pop(slot, None)
+            elif self.pending.get(slot, ("",))[0] != member:
+                self.pending[slot] = (member, fetch(member))
+
+    def load_idle(self, load: Callable[[str, Any], None]) -> list[str]:
+        """Load the pending weights of every slot no running game uses (``load(slot, weights)``); returns them."""
+        busy = {module for module, _ in self.games.values()}
+        done = [s for s in self.pending if s not in busy]
+        for slot in done:
+            member, weights = self.pending.pop(slot)
+            load(slot, weights)
+            self.loaded[slot] = member
+        return done
+
+    def ready(self) -> set[str]:
+        """Pool modules new games may draw."""
+        members = self.plan["module_members"] if self.plan else {}
+        return {
+            m
+            for m, member in members.items()
+            if not m.startswith(SLOT_PREFIX) or (self.loaded.get(m) == member and m not in self.pending)
+        }
+
+    def start(self, game_id: str, u: float) -> str | None:
+        """Draw the module of a new game (None without a plan) and note it with its member."""
+        if self.plan is None:
+            return None
+        module = draw_module(self.plan["module_probs"], self.ready(), u)
+        self.games[game_id] = (module, self.plan["module_members"].get(module, MAIN))
+        return module
+
+    def finish(self, game_id: str) -> tuple[str, str] | None:
+        """The (module, member) of a game that ended, forgotten from now on (None if unknown)."""
+        return self.games.pop(game_id, None)
+
+    def forget_all_but(self, live: Iterable[str]) -> None:
+        """Forget games that will never end (dropped by an env reset), so their slots can change."""
+        keep = set(live)
+        for gid in [g for g in self.games if g not in keep]:
+            del self.games[gid]
+
+    def status(self) -> dict[str, Any]:
+        """Loaded and pending slots and games in flight per module."""
+        in_flight: dict[str, int] = {}
+        for module, _ in self.games.values():
+            in_flight[module] = in_flight.get(module, 0) + 1
+        return {"loaded": dict(self.loaded), "pending": sorted(self.pending), "in_flight": in_flight}

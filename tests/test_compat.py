@@ -1,0 +1,68 @@
+"""The RLlib internals rl-bot relies on (rl_bot/compat.py) still behave as assumed with the installed versions."""
+
+import copy
+
+import pytest
+
+from rl_bot.compat import CHECKED_VERSIONS, version_problems
+
+
+def test_installed_versions_are_the_checked_ones():
+    assert version_problems() == [], f"re-check rl_bot/compat.py against the new versions, then update {CHECKED_VERSIONS}"
+
+
+@pytest.fixture(scope="module")
+def league_episodes():
+    """Episodes sampled by a real env runner with the league on: blue is main, orange the rule bot."""
+    from rl_bot.algo import build_ppo_config
+    from rl_bot.config import load_config
+    from rl_bot.env.rllib_batched import BatchedEnvRunner
+
+    cfg = load_config(
+        None,
+        [
+            "league.enabled=true",
+            "league.opponents=[rule]",
+            "resources.num_env_runners=0",
+            "resources.num_envs_per_env_runner=2",
+            "model.fcnet_hiddens=[16]",
+            "model.lstm_cell_size=8",
+            "model.max_seq_len=5",
+            "ppo.train_batch_size=60",
+            "ppo.minibatch_size=30",
+        ],
+    )
+    ppo = build_ppo_config(cfg)
+    runner = BatchedEnvRunner(config=ppo)
+    runner.set_league_plan(
+        {"module_probs": {"main": 0.0, "rule": 1.0}, "module_members": {"rule": "rule"}, "actor": "-", "namespace": "-"}
+    )
+    episodes = runner.sample(num_timesteps=60, explore=True)
+    learner = ppo.build_learner(spaces=runner.get_spaces())  # built already
+    runner.stop()
+    return ppo, learner, episodes
+
+
+def test_league_episodes_hold_frozen_agents(league_episodes):
+    _, _, episodes = league_episodes
+    modules = {e.module_for(a) for e in episodes for a in e.agent_episodes}
+    assert modules == {"main", "rule"}
+
+
+def test_the_learner_batch_holds_only_trained_modules(league_episodes):
+    """DropUntrainedAgents: the learner connector (PPO's AddOneTs piece first, then ours, then RLlib's defaults and
+    GAE) builds a batch for main only; without it the rule bot's data would be there too."""
+    _, learner, episodes = league_episodes
+    batch = learner._learner_connector(
+        rl_module=learner.module, batch={}, episodes=copy.deepcopy(episodes), shared_data={}, metrics=learner.metrics
+    )
+    assert set(batch) == {"main"}
+    n_main = sum(len(e.agent_episodes[a]) for e in episodes for a in e.agent_episodes if e.module_for(a) == "main")
+    assert batch["main"]["loss_mask"].sum() == n_main  # every main step, no frozen one
+
+
+def test_learner_results_name_only_trained_modules(league_episodes):
+    """PPO syncs to the env runners the modules named in the learner results: frozen slots must not be there."""
+    _, learner, episodes = league_episodes
+    results = learner.update(episodes=copy.deepcopy(episodes))
+    assert "main" in results and "rule" not in results
