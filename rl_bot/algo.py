@@ -107,7 +107,12 @@ def build_ppo_config(cfg: TrainConfig) -> PPOConfig:
             sample_timeout_s=r.sample_timeout_s,
             rollout_fragment_length="auto",
         )
-        .learners(num_learners=r.num_learners, num_gpus_per_learner=r.num_gpus_per_learner)
+        .learners(
+            num_learners=r.num_learners,
+            num_gpus_per_learner=r.num_gpus_per_learner,
+            # The league's frozen opponents are never trained: keep their agents out of the learner's batch.
+            learner_connector=(lambda *_: DropUntrainedAgents(trainable=[MAIN_MODULE])) if cfg.league.enabled else None,
+        )
         .multi_agent(
             policies=set(specs),
             policy_mapping_fn=main_policy_mapping,
@@ -125,8 +130,6 @@ def build_ppo_config(cfg: TrainConfig) -> PPOConfig:
             grad_clip_by="global_norm",
             kl_coeff=p.kl_coeff,
             use_kl_loss=p.kl_coeff > 0,
-            # The league's frozen opponents are never trained: keep their agents out of the learner's batch.
-            learner_connector=(lambda *_: DropUntrainedAgents(trainable=[MAIN_MODULE])) if cfg.league.enabled else None,
             train_batch_size_per_learner=p.train_batch_size,
             minibatch_size=p.minibatch_size,
             num_epochs=p.num_epochs,

@@ -431,12 +431,12 @@ def run(p: TrainPlan, quiet: bool = False) -> TrainSummary:
                     tracker.log_artifact(info)
                     tracker.set_tags({"checkpoint": last_ckpt})
         if league is not None:
-            # The last periodic evaluation may still be playing: its games belong to this run's record.
-            final = league.collect_evaluation(wait=True)
-            if final and tracker is not None:
-                tracker.log_metrics(final, step=iteration)
-            if final:
-                history[-1].update(final)
+            # The last periodic evaluations may still be playing: their games belong to this run's record.
+            for final in league.collect_evaluation(wait=True):
+                if tracker is not None:
+                    tracker.log_metrics(final, step=iteration)
+                if history:
+                    history[-1].update(final)
         if last_ckpt is None and p.resume_from is not None:
             last_ckpt = p.resume_from
         say(f"stopped: {stop_reason}; last checkpoint: {last_ckpt}")

@@ -103,6 +103,7 @@ class LeagueDriver:
         self.resume_info = ray.get(self.actor.resume_info.remote())
         self._evaluator: Any = None
         self._eval_pending: Any = None
+        self._eval_queued: tuple[int, dict[str, Any]] | None = None
         self.eval_skipped = 0
         self.push_plan()
 
@@ -141,7 +142,8 @@ class LeagueDriver:
         ray.get(actor.prune.remote(iteration))
         push_s = self.push_plan()
         out = ray.get(actor.metrics.remote())
-        out.update(self.collect_evaluation(wait=False))
+        for finished in self.collect_evaluation(wait=False):
+            out.update(finished)
         every = self.cfg.league.eval_every_n_iterations
         if every and iteration % every == 0:
             self.start_evaluation(iteration, weights)
@@ -151,33 +153,42 @@ class LeagueDriver:
 
     # ------------------------------------------------------------------------------------------- evaluation
 
-    def start_evaluation(self, iteration: int, weights: dict[str, Any] | None = None) -> bool:
-        """Start the periodic games with main's current weights, unless the last ones are still running (then
-        this one is skipped, and ``league/eval_skipped`` counts it)."""
-        if self._eval_pending is not None:
+    def start_evaluation(self, iteration: int, weights: dict[str, Any] | None = None) -> None:
+        """Evaluate main's current weights: at once if the evaluation actor is free, else as soon as it is (one
+        evaluation waits at most; a newer one replaces it, and ``league/eval_skipped`` counts the replaced)."""
+        job = (iteration, weights if weights is not None else main_weights(self.algo))
+        if self._eval_pending is None:
+            self._launch(*job)
+            return
+        if self._eval_queued is not None:
             self.eval_skipped += 1
-            return False
+        self._eval_queued = job
+
+    def _launch(self, iteration: int, weights: dict[str, Any]) -> None:
         if self._evaluator is None:
             lc = self.cfg.league
             worker = self.ray.remote(num_cpus=0)(EvalWorker)
             self._evaluator = worker.remote(
                 self.cfg.to_plain(), lc.eval_opponent, self.anchor_ratings[lc.eval_opponent]
             )
-        self._eval_pending = self._evaluator.evaluate.remote(
-            weights if weights is not None else main_weights(self.algo), iteration
-        )
-        return True
+        self._eval_pending = self._evaluator.evaluate.remote(weights, iteration)
 
-    def collect_evaluation(self, wait: bool) -> dict[str, float]:
-        """The finished evaluation's metrics, if one finished (``wait``: wait for a running one)."""
-        if self._eval_pending is None:
-            return {}
-        done, _ = self.ray.wait([self._eval_pending], timeout=None if wait else 0)
-        if not done:
-            return {}
-        out = self.ray.get(self._eval_pending)
-        self._eval_pending = None
-        out["league/eval_skipped"] = float(self.eval_skipped)
+    def collect_evaluation(self, wait: bool) -> list[dict[str, float]]:
+        """Metrics of the evaluations that finished (at most one without ``wait``; with it, every pending one)."""
+        out: list[dict[str, float]] = []
+        while self._eval_pending is not None:
+            done, _ = self.ray.wait([self._eval_pending], timeout=None if wait else 0)
+            if not done:
+                break
+            metrics = self.ray.get(self._eval_pending)
+            metrics["league/eval_skipped"] = float(self.eval_skipped)
+            out.append(metrics)
+            self._eval_pending = None
+            if self._eval_queued is not None:
+                self._launch(*self._eval_queued)
+                self._eval_queued = None
+            if not wait:
+                break
         return out
 
     # ------------------------------------------------------------------------------------------- persistence
