@@ -8,7 +8,9 @@ from rl_bot.compat import CHECKED_VERSIONS, version_problems
 
 
 def test_installed_versions_are_the_checked_ones():
-    assert version_problems() == [], f"re-check rl_bot/compat.py against the new versions, then update {CHECKED_VERSIONS}"
+    assert version_problems() == [], (
+        f"re-check rl_bot/compat.py against the new versions, then update {CHECKED_VERSIONS}"
+    )
 
 
 @pytest.fixture(scope="module")

@@ -18,6 +18,8 @@ EPISODE_METRICS = {
     "return_orange": "env/return_orange",
     "length": "env/episode_length",
     "game_seconds": "env/episode_game_seconds",
+    "end_no_touch": "env/no_touch_timeout_rate",  # share of episodes cut by the no-touch timeout
+    "end_time": "env/game_timeout_rate",  # share of episodes that reached the game clock
 }
 WINDOW = 200
 
