@@ -11,7 +11,7 @@ from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 from ray.tune.registry import register_env
 
 from rl_bot.callbacks.metrics import EnvMetricsCallback
-from rl_bot.compat import DropUntrainedAgents
+from rl_bot.compat import DropUntrainedAgents, warn_on_version_drift
 from rl_bot.config import ModelConfig, TrainConfig
 from rl_bot.env.rllib_batched import BatchedEnvRunner
 from rl_bot.env.rllib_env import ENV_NAME, RocketLeagueEnv
@@ -82,6 +82,7 @@ def inference_module(cfg: TrainConfig) -> Any:
 
 def build_ppo_config(cfg: TrainConfig) -> PPOConfig:
     """Map the config onto PPO: env, env runners, learners, model, PPO hyperparameters, callbacks."""
+    warn_on_version_drift()
     register()
     p = cfg.ppo
     r = cfg.resources

@@ -309,10 +309,12 @@ class LeagueConfig(_Section):
         "pfsp", description="How pool opponents are sampled (formulas in docs/league.md)."
     )
     main_share: float = Field(
-        0.5, ge=0, lt=1, description="Share of games in which orange is the current main (plain self-play)."
+        0.8, ge=0, lt=1, description="Share of games in which orange is the current main (plain self-play)."
     )
     pfsp_weighting: Literal["hard", "variance"] = Field(
-        "hard", description="pfsp: weight (1-p)^2 (hard) or p(1-p) (variance), p = main's score rate vs the member."
+        "variance",
+        description="pfsp: weight p(1-p) (variance: opponents main sometimes beats) or (1-p)^2 (hard: the ones it "
+        "loses to), p = main's score rate vs the member (why variance is the default: docs/league.md).",
     )
     elo_window: float = Field(200.0, gt=0, description="elo_weighted: weight exp(-|rating gap| / elo_window).")
     recency_decay: float = Field(
@@ -328,7 +330,7 @@ class LeagueConfig(_Section):
         1.0, gt=0, description="Sharpens (<1) or flattens (>1) any strategy's weights: w ** (1 / temperature)."
     )
     opponents: tuple[Literal["random", "rule-basic", "rule"], ...] = Field(
-        ("rule",),
+        ("rule-basic", "rule"),
         description="Built-in opponents in the pool (fixed-rating anchors): random, rule-basic, rule.",
     )
     anchor_ratings: dict[str, float] | None = Field(
