@@ -95,7 +95,7 @@ def test_job_submit_writes_runs_and_mlflow_outside_the_temp_copy(cluster, tmp_pa
     assert "league: actor 'league:rocketleague-1v1__job__0__" in submitted.stdout
     assert (runs[0] / "league" / "snapshots" / "snap-0001.pkl").is_file()
     league_state = json.loads((ckpt / "league_state.json").read_text())
-    assert [m["id"] for m in league_state["members"]] == ["rule", "snap-0001"]
+    assert [m["id"] for m in league_state["members"]] == ["rule-basic", "rule", "snap-0001"]
     assert (home / "mlruns" / "mlflow.db").is_file()
     from mlflow.tracking import MlflowClient
 

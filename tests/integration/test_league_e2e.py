@@ -29,6 +29,7 @@ TINY_LEAGUE = tiny(
     checkpoint={"every_n_iterations": 2, "keep_last": 3},
     league={
         "enabled": True,
+        "strategy": "uniform",  # the rule bot plays its share of games, so goals happen
         "main_share": 0.2,
         "opponents": ["rule", "random"],
         "snapshot_every_n_iterations": 2,

@@ -88,4 +88,4 @@ def test_train_checkpoint_resume_and_eval(project_home, ray_guard, capsys):
         == 0
     )
     out = capsys.readouterr().out
-    assert "iter_000003 (sampled actions): 2 episodes" in out and "touches/min" in out
+    assert "iter_000003 (sampled actions), 1v1, tick skip 8: 2 episodes" in out and "touches/min" in out
