@@ -64,8 +64,11 @@ for (_t, _s, _b), _i in _ACTIONS.items():
     _ACTION_GRID[_t + 1, _s + 1, int(_b)] = _i
 
 
-class RuleBot:
-    """Scripted policy: ``actions(obs)`` maps a ``[B, 172]`` observation batch to ``[B]`` lookup-table actions."""
+class BasicRuleBot:
+    """The simple scripted policy (the built-in opponent ``rule-basic``).
+
+    ``actions(obs)`` maps a ``[B, 172]`` observation batch to ``[B]`` lookup-table actions.
+    """
 
     def __init__(self, low_boost: float = 25.0, boost_ball_distance: float = 3000.0):
         self.low_boost = low_boost
@@ -126,3 +129,7 @@ class RuleBot:
         dist = np.linalg.norm(BIG_PADS[None, :, :2] - pos[:, None, :2], axis=2)
         dist = np.where(active | ~active.any(axis=1, keepdims=True), dist, np.inf)
         return BIG_PADS[np.argmin(dist, axis=1)]
+
+
+# The stronger bot replaces this alias.
+RuleBot = BasicRuleBot
