@@ -27,6 +27,8 @@ import numpy as np
 from rlgym.rocket_league.action_parsers import LookupTableAction
 from rlgym.rocket_league.common_values import BOOST_LOCATIONS
 
+from rl_bot.league import rule_physics as rp
+
 OBS_SIZE = 172
 # DefaultObs normalisation (default coefficients): positions and velocities / 2300, boost amount / 100.
 _POS_SCALE = 2300.0
@@ -131,5 +133,351 @@ class BasicRuleBot:
         return BIG_PADS[np.argmin(dist, axis=1)]
 
 
-# The stronger bot replaces this alias.
-RuleBot = BasicRuleBot
+# ----------------------------------------------------------------------------------------------- the strong bot
+
+_SLOT = 20
+_TEAM_SLOTS = (52, 72, 92)  # own car, then the two ally slots
+_FLAGS = 43  # holding_jump, handbrake, has_jumped, is_jumping, has_flipped, is_flipping, double_jumped, can_flip, air
+_HOLDING_JUMP, _HAS_JUMPED, _HAS_FLIPPED, _IS_FLIPPING, _CAN_FLIP = 43, 45, 47, 48, 50
+_CAR_Z = 17.0  # a car's resting height
+_CONTACT = 150.0  # car centre to ball centre at a front-bumper touch
+_MAX_HIT_Z = 200.0  # highest ball centre the car can hit from the ground (with a dodge)
+_GOAL_AIM_X = 650.0  # shots aim between x = ±_GOAL_AIM_X on the goal line (the posts are at ±893)
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    return v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-6)
+
+
+def _wrap(a: np.ndarray) -> np.ndarray:
+    return (a + np.pi) % (2 * np.pi) - np.pi
+
+
+def _heading(v: np.ndarray) -> np.ndarray:
+    return np.arctan2(v[..., 1], v[..., 0])
+
+
+def _cars(obs: np.ndarray, bases: tuple[int, ...]) -> dict[str, np.ndarray]:
+    """Car slots of ``obs`` as ``[B, S, …]`` arrays in uu, uu/s, rad/s; ``present``: a live car in the slot."""
+    raw = obs[:, np.array(bases)[:, None] + np.arange(_SLOT)]
+    fwd, up = raw[..., 3:6], raw[..., 6:9]
+    return {
+        "pos": raw[..., 0:3] * _POS_SCALE,
+        "fwd": fwd,
+        "up": up,
+        "right": np.cross(up, fwd),  # RocketSim's right axis: +steer, +yaw and +roll turn towards it
+        "vel": raw[..., 9:12] * _POS_SCALE,
+        "ang": raw[..., 12:15] * np.pi,
+        "boost": raw[..., 15] * _BOOST_SCALE,
+        "on_ground": raw[..., 17] > 0.5,
+        "present": (np.abs(fwd).sum(axis=-1) > 0.5) & (raw[..., 16] <= 0),
+    }
+
+
+def _in_field(p: np.ndarray) -> np.ndarray:
+    """``[B, 2]`` floor points moved inside the field, clear of the walls."""
+    q = np.stack([np.clip(p[:, 0], -3800.0, 3800.0), np.clip(p[:, 1], -4900.0, 4900.0)], axis=1)
+    over = np.abs(q[:, 0]) + np.abs(q[:, 1]) - (rp.CORNER_SUM - 400.0)
+    shrink = np.where(over > 0, over / 2.0, 0.0)
+    return q - np.sign(q) * shrink[:, None]
+
+
+class RuleBot:
+    """The strong scripted policy (the built-in opponent ``rule``).
+
+    ``actions(obs)`` maps a ``[B, 172]`` observation batch to ``[B]`` lookup-table actions. Stateless: every
+    decision, including where a dodge is in its jump / release / flip sequence, comes from the observation.
+    """
+
+    def __init__(self, flip_lead_s: float = 0.25, kickoff_flip_distance: float = 750.0):
+        self.flip_lead_s = flip_lead_s
+        self.kickoff_flip_distance = kickoff_flip_distance
+
+    def reset(self, agents: list[str]) -> None:
+        """Stateless: nothing to reset."""
+
+    def act_obs(self, obs: dict[str, np.ndarray]) -> dict[str, int]:
+        """One action per car of ``obs`` (its observation, keyed by agent id)."""
+        agents = list(obs)
+        if not agents:
+            return {}
+        acts = self.actions(np.stack([obs[a] for a in agents]))
+        return {a: int(x) for a, x in zip(agents, acts.tolist(), strict=True)}
+
+    def actions(self, obs: np.ndarray) -> np.ndarray:
+        """``[B]`` int64 lookup-table actions for a ``[B, 172]`` batch of observations."""
+        obs = np.asarray(obs, dtype=np.float64)
+        if obs.ndim != 2 or obs.shape[1] != OBS_SIZE:
+            raise ValueError(f"expected observations of shape [B, {OBS_SIZE}], got {obs.shape}")
+        if len(obs) == 0:
+            return np.zeros(0, dtype=np.int64)
+        plan = _Plan(obs, self)
+        return plan.act()
+
+
+class _Plan:
+    """One step's decisions for a batch of cars (arrays over the batch; ``me`` is slot 0 of ``team``)."""
+
+    def __init__(self, obs: np.ndarray, bot: RuleBot):
+        self.bot = bot
+        self.n = len(obs)
+        self.ball = obs[:, _BALL_POS] * _POS_SCALE
+        self.ball_vel = obs[:, _BALL_VEL] * _POS_SCALE
+        self.team = _cars(obs, _TEAM_SLOTS)
+        self.pos = self.team["pos"][:, 0]
+        self.fwd = self.team["fwd"][:, 0]
+        self.up = self.team["up"][:, 0]
+        self.right = self.team["right"][:, 0]
+        self.vel = self.team["vel"][:, 0]
+        self.ang = self.team["ang"][:, 0]
+        self.boost = self.team["boost"][:, 0]
+        self.on_ground = self.team["on_ground"][:, 0]
+        self.speed = (self.vel * self.fwd).sum(axis=1)  # forward speed (negative when reversing)
+        self.flags = obs[:, _FLAGS : _FLAGS + 9] > 0.5
+        self.pred = rp.predict_ball(self.ball, self.ball_vel)
+        self.times = (np.arange(self.pred.shape[1]) + 1) * rp.PRED_DT
+        self.rows = np.arange(self.n)
+
+    # ------------------------------------------------------------------------------------------ estimates
+
+    def intercepts(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Per team slot ``[B, 3]``: the earliest time it can meet the ball, that slice's index, a time penalty for
+        being on the wrong side of the ball (upfield of it), used to choose who commits, and the slack: how much
+        earlier than the ball the car could be there (it waits for a ball that comes down later)."""
+        team = self.team
+        p = self.pred[:, None, :, :3]  # [B, 1, N, 3]
+        d = p[..., :2] - team["pos"][:, :, None, :2]  # [B, S, N, 2]
+        dist = np.linalg.norm(d, axis=-1)
+        f2 = _unit(team["fwd"][..., :2])[:, :, None, :]
+        angle = np.arctan2(f2[..., 0] * d[..., 1] - f2[..., 1] * d[..., 0], (f2 * d).sum(axis=-1))
+        speed = (team["vel"] * team["fwd"]).sum(axis=-1)[..., None]  # [B, S, 1]
+        boost = team["boost"][..., None]
+        v_eff = speed * np.clip(np.cos(angle), 0.0, 1.0)
+        t_car = rp.turn_time(angle, speed) + rp.straight_time(np.maximum(dist - _CONTACT, 0.0), v_eff, boost)
+        reachable = (p[..., 2] < _MAX_HIT_Z) & (np.abs(p[..., 1]) < rp.BACK_WALL_Y)
+        meet = np.where(reachable, np.maximum(t_car, self.times), np.inf)
+        k = np.argmin(meet, axis=-1)  # [B, S]
+        eta = np.take_along_axis(meet, k[..., None], axis=-1)[..., 0]
+        eta = np.where(np.isfinite(eta), eta, self.times[-1] + 1.0)
+        # Wrong side: how far the car is upfield of the ball, towards the opponent goal.
+        ball_k = np.take_along_axis(self.pred[:, None, :, :2], k[..., None, None], axis=2)[:, :, 0]  # [B, S, 2]
+        ahead = team["pos"][..., 1] - ball_k[..., 1]
+        penalty = np.clip(ahead + 200.0, 0.0, None) / 1000.0
+        eta = np.where(team["present"], eta, np.inf)
+        slack = eta - np.take_along_axis(t_car, k[..., None], axis=-1)[..., 0]
+        return eta, k, penalty, slack
+
+    def role(self, key: np.ndarray) -> np.ndarray:
+        """``[B]`` rank of the own car among its present teammates by ``key`` (lower first), with ties broken by
+        x position, so that every teammate computes the same ranking from the same observation."""
+        x = self.team["pos"][..., 0]
+        key = np.where(self.team["present"], key, 1e9)
+        mine, mine_x = key[:, :1], x[:, :1]
+        close = np.abs(key - mine) <= 0.05
+        better = (key < mine - 0.05) | (close & (x < mine_x))
+        better[:, 0] = False
+        return (better & self.team["present"]).sum(axis=1)
+
+    # ------------------------------------------------------------------------------------------ act
+
+    def act(self) -> np.ndarray:
+        n, rows = self.n, self.rows
+        ball = self.ball
+        eta, k, penalty, slack = self.intercepts()
+        kickoff = (np.abs(ball[:, 0]) < 1) & (np.abs(ball[:, 1]) < 1) & (np.linalg.norm(self.ball_vel, axis=1) < 1)
+        dist_ball = np.linalg.norm(ball[:, None, :2] - self.team["pos"][..., :2], axis=-1)
+        dist_ball = np.where(self.team["present"], dist_ball, np.inf)
+        rank = np.where(kickoff, self.role(dist_ball), self.role(eta + penalty))
+
+        k0 = k[:, 0]
+        hit = self.pred[rows, k0, :3]
+        t_hit = eta[:, 0]
+        shot = self.shot_direction(hit)
+        to_ball = hit[:, :2] - self.pos[:, :2]
+        dist_hit = np.linalg.norm(to_ball, axis=1)
+        u = to_ball / np.maximum(dist_hit, 1e-6)[:, None]
+        # Aim at a point behind the ball on the shot line, half the distance back; when that would take the car
+        # around the ball (the shot points back at it), clamp the offset sideways: it then aims at the ball's
+        # edge rather than circling it.
+        back = -shot
+        facing_car = (back * -u).sum(axis=1) >= 0.0
+        perp = np.stack([-u[:, 1], u[:, 0]], axis=1)
+        perp = np.where(((perp * back).sum(axis=1) >= 0.0)[:, None], perp, -perp)
+        offset_dir = np.where(facing_car[:, None], back, perp)
+        target = _in_field(hit[:, :2] + offset_dir * (0.5 * dist_hit)[:, None])
+        v_des = np.full(n, rp.CAR_MAX_SPEED)
+        # Unless the ball only comes within reach later (a bounce): then arrive just in time.
+        path = np.linalg.norm(target - self.pos[:, :2], axis=1) + 0.5 * dist_hit
+        early = (slack[:, 0] > 0.25) & (t_hit <= self.times[-1])
+        v_des = np.where(early, np.minimum(path / np.maximum(t_hit - 0.05, 0.05), v_des), v_des)
+
+        # Wrong side (upfield of the ball) with the ball in our half or heading for our goal: back to the far
+        # post first, then challenge from goal-side.
+        own_goal_threat = self.own_goal_threat()
+        wrong_side = self.pos[:, 1] > hit[:, 1] - 100.0
+        retreat = wrong_side & ((hit[:, 1] < 0.0) | own_goal_threat)
+        side = np.where(np.abs(hit[:, 0]) < 500.0, np.sign(self.pos[:, 0] - hit[:, 0]), -np.sign(hit[:, 0]))
+        side = np.where(side == 0, 1.0, side)
+        far_post = np.stack([side * (rp.GOAL_HALF_WIDTH - 250.0), np.full(n, -rp.BACK_WALL_Y + 250.0)], axis=1)
+        target = np.where(retreat[:, None], far_post, target)
+        v_des = np.where(retreat, rp.CAR_MAX_SPEED, v_des)
+
+        # Teammates that do not commit: support behind the ball, or the back post.
+        to_goal = _unit(np.array([0.0, -rp.BACK_WALL_Y]) - ball[:, :2])
+        support = ball[:, :2] + to_goal * 2500.0
+        support[:, 0] = np.clip(support[:, 0], -3000.0, 3000.0)
+        support[:, 1] = np.maximum(support[:, 1], -4600.0)
+        back = np.stack([-np.sign(ball[:, 0] + 1e-6) * 600.0, np.full(n, -4700.0)], axis=1)
+        spot = np.where((rank >= 2)[:, None], back, support)
+        d_spot = np.linalg.norm(spot - self.pos[:, :2], axis=1)
+        settled = d_spot < 400.0
+        spot_target = np.where(settled[:, None], ball[:, :2], spot)
+        spot_speed = np.where(settled, 0.0, np.clip(d_spot * 1.5, 300.0, rp.CAR_MAX_SPEED))
+        target = np.where((rank > 0)[:, None], spot_target, target)
+        v_des = np.where(rank > 0, spot_speed, v_des)
+
+        # Kickoff: the nearest car goes straight at the ball at full speed.
+        take_kickoff = kickoff & (rank == 0)
+        target = np.where(take_kickoff[:, None], ball[:, :2], target)
+        v_des = np.where(take_kickoff, rp.CAR_MAX_SPEED, v_des)
+
+        # Never drive through the ball on the way to a point behind it.
+        avoid = ~take_kickoff & ((rank > 0) | retreat)
+        target = np.where(avoid[:, None], self.around_ball(target), target)
+
+        act = self.drive(target, v_des)
+
+        # Dodges: start one into the ball when on a collision course, or at a kickoff near the ball.
+        dodge_ball = (rank == 0) & ~kickoff & self.collision_course(shot)
+        dodge_kickoff = take_kickoff & (dist_ball[:, 0] < self.bot.kickoff_flip_distance) & (self.speed > 1000.0)
+        start = self.on_ground & (self.up[:, 2] > 0.9) & (dodge_ball | dodge_kickoff)
+        act = np.where(start, rp.AIR[1, 1, 1, 1, 1], act)  # jump (boost on: harmless, keeps speed)
+        return np.where(self.on_ground, act, self.air_action(target, take_kickoff))
+
+    # ------------------------------------------------------------------------------------------ pieces
+
+    def shot_direction(self, hit: np.ndarray) -> np.ndarray:
+        """``[B, 2]`` unit direction to hit the ball at ``hit``: the car's own approach when it lies in the cone of
+        good directions, else the nearest edge of the cone. The cone spans the opponent goal mouth, widened in
+        our half (a clear anywhere upfield will do), but never to send the ball backwards."""
+        h = hit[:, :2].copy()
+        h[:, 1] = np.minimum(h[:, 1], rp.BACK_WALL_Y - 200.0)
+        a_left = _heading(np.stack([-_GOAL_AIM_X - h[:, 0], rp.BACK_WALL_Y - h[:, 1]], axis=1))
+        a_right = _heading(np.stack([_GOAL_AIM_X - h[:, 0], rp.BACK_WALL_Y - h[:, 1]], axis=1))
+        widen = np.clip(-h[:, 1] / rp.BACK_WALL_Y, 0.0, 1.0) * 1.1
+        # Headings within (0, pi), lo < hi; the widening stops 0.15 rad short of sideways.
+        lo = np.minimum(a_right, np.maximum(a_right - widen, 0.15))
+        hi = np.maximum(a_left, np.minimum(a_left + widen, np.pi - 0.15))
+        a_u = _heading(h - self.pos[:, :2])
+        centre = 0.5 * (lo + hi)
+        rel = _wrap(a_u - centre)
+        half = 0.5 * (hi - lo)
+        a = centre + np.clip(rel, -half, half)
+        return np.stack([np.cos(a), np.sin(a)], axis=1)
+
+    def own_goal_threat(self) -> np.ndarray:
+        """``[B]``: the predicted ball enters our goal within the prediction horizon."""
+        p = self.pred[..., :3]
+        return ((p[..., 1] < -rp.GOAL_LINE_Y) & (np.abs(p[..., 0]) < rp.GOAL_HALF_WIDTH)).any(axis=1)
+
+    def around_ball(self, target: np.ndarray) -> np.ndarray:
+        """``target``, or a waypoint beside the ball when the straight way there passes through it."""
+        car = self.pos[:, :2]
+        ball = self.ball[:, :2]
+        seg = target - car
+        length = np.maximum(np.linalg.norm(seg, axis=1), 1e-6)
+        along = ((ball - car) * seg).sum(axis=1) / length
+        closest = car + seg * (np.clip(along, 0.0, length) / length)[:, None]
+        gap = np.linalg.norm(closest - ball, axis=1)
+        normal = np.stack([-seg[:, 1], seg[:, 0]], axis=1) / length[:, None]
+        away = np.where((gap > 1.0)[:, None], _unit(closest - ball), normal)
+        blocked = (gap < 250.0) & (along > 0.0) & (along < length)
+        return np.where(blocked[:, None], ball + away * 400.0, target)
+
+    def collision_course(self, shot: np.ndarray) -> np.ndarray:
+        """``[B]``: within ``flip_lead_s`` the car, keeping its velocity, meets the low ball nose first, and the hit
+        sends it along ``shot`` (roughly)."""
+        lead = int(round(self.bot.flip_lead_s / rp.PRED_DT))
+        t = self.times[:lead]
+        car = self.pos[:, None, :2] + self.vel[:, None, :2] * t[None, :, None]
+        ball = self.pred[:, :lead, :2]
+        gap = np.linalg.norm(ball - car, axis=-1)
+        meets = ((gap < 180.0) & (self.pred[:, :lead, 2] < 190.0)).any(axis=1)
+        to_ball = _unit(self.ball[:, :2] - self.pos[:, :2])
+        facing = (to_ball * _unit(self.fwd[:, :2])).sum(axis=1) > 0.98
+        aimed = (to_ball * shot).sum(axis=1) > 0.97
+        return meets & facing & aimed & (self.speed > 600.0)
+
+    def local_angle(self, target: np.ndarray) -> np.ndarray:
+        """``[B]`` angle from the car's nose to ``[B, 2]`` floor points, in the car's own plane (positive: to the
+        right, where +steer turns)."""
+        d = np.concatenate([target, np.full((self.n, 1), _CAR_Z)], axis=1) - self.pos
+        return np.arctan2((d * self.right).sum(axis=1), (d * self.fwd).sum(axis=1))
+
+    def drive(self, target: np.ndarray, v_des: np.ndarray) -> np.ndarray:
+        """``[B]`` ground actions towards ``[B, 2]`` floor points at about ``v_des`` uu/s."""
+        d = np.concatenate([target, np.full((self.n, 1), _CAR_Z)], axis=1) - self.pos
+        angle = self.local_angle(target)
+        yaw_rate = (self.ang * self.up).sum(axis=1)
+        aim = angle - 0.1 * yaw_rate  # lead the turn by the current yaw rate, against overshoot
+        steer = np.where(np.abs(aim) < 0.05, 0, np.sign(aim)).astype(np.int64)
+        flat = self.up[:, 2] > 0.9
+        handbrake = flat & (np.abs(angle) > 2.0) & (self.speed > 300.0)
+        dist = np.linalg.norm(d[:, :2], axis=1)
+        # Not faster than lets the turn reach the target: the circle through it, tangent to the nose, has
+        # curvature 2 sin(angle) / distance.
+        curvature = 2.0 * np.sin(np.minimum(np.abs(angle), np.pi / 2)) / np.maximum(dist, 1.0)
+        v_des = np.minimum(v_des, np.maximum(rp.speed_for_curvature(curvature), 500.0))
+        gap = v_des - self.speed
+        throttle = np.where(gap > 0.0, 1, np.where(gap < -400.0, -1, 0))
+        boost = (
+            (gap > 250.0)
+            & (np.abs(angle) < 0.3)
+            & (self.boost > 0.0)
+            & (self.speed < 2250.0)
+            & ~handbrake
+            & (self.up[:, 2] > 0.5)
+        )
+        reverse = (np.abs(angle) > 2.5) & (dist < 500.0) & (self.speed < 300.0)
+        throttle = np.where(reverse, -1, throttle)
+        steer = np.where(reverse, -steer, steer)
+        boost &= ~reverse
+        throttle = np.where(boost, 1, throttle)
+        return rp.GROUND[throttle + 1, steer + 1, boost.astype(np.int64), handbrake.astype(np.int64)]
+
+    def air_action(self, target: np.ndarray, boost_on: np.ndarray) -> np.ndarray:
+        """``[B]`` actions in the air: finish a dodge from the car flags, else land on the wheels facing
+        ``target``."""
+        f = self.flags
+        holding, has_jumped, has_flipped = f[:, 0], f[:, 2], f[:, 4]
+        is_flipping, can_flip = f[:, 5], f[:, 7]
+        b = boost_on.astype(np.int64)
+        # Flip phase 2: jumped and still holding jump -> release it (a neutral air row).
+        release = has_jumped & holding & ~has_flipped
+        # Flip phase 3: jump released, flip available -> jump again with the stick towards the ball.
+        ball_local = self.ball - self.pos
+        fwd_c = (ball_local * self.fwd).sum(axis=1)
+        right_c = (ball_local * self.right).sum(axis=1)
+        pitch = np.where(fwd_c >= -0.5 * np.abs(right_c), -1, 1)
+        roll = np.where(np.abs(right_c) > 0.5 * np.abs(fwd_c), np.sign(right_c), 0).astype(np.int64)
+        pitch = np.where(np.abs(fwd_c) < 0.3 * np.abs(right_c), 0, pitch)
+        flip = has_jumped & can_flip & ~has_flipped
+        flip_row = rp.AIR[pitch + 1, 1, roll + 1, 1, 0]
+        # Recovery: pitch and roll the wheels down, yaw towards the target.
+        w = self.ang
+        fz, rz, uz = self.fwd[:, 2], self.right[:, 2], self.up[:, 2]
+        nose_up_rate = -(w * self.right).sum(axis=1)
+        roll_right_rate = -(w * self.fwd).sum(axis=1)
+        p_err = -fz - 0.25 * nose_up_rate
+        r_err = rz - 0.25 * roll_right_rate
+        r_err = np.where((uz < 0) & (np.abs(rz) < 0.3), 1.0, r_err)
+        rec_pitch = np.where(np.abs(p_err) < 0.1, 0, np.sign(p_err)).astype(np.int64)
+        rec_roll = np.where(np.abs(r_err) < 0.1, 0, np.sign(r_err)).astype(np.int64)
+        d = np.concatenate([target, np.full((self.n, 1), _CAR_Z)], axis=1) - self.pos
+        yaw_angle = _wrap(_heading(d[:, :2]) - _heading(self.fwd[:, :2]))
+        rec_yaw = np.where((np.abs(yaw_angle) < 0.2) | (uz < 0.5), 0, np.sign(yaw_angle)).astype(np.int64)
+        recover = rp.AIR[rec_pitch + 1, rec_yaw + 1, rec_roll + 1, 0, 0]
+        neutral = rp.GROUND[2, 1, b, 0]
+        return np.where(release, neutral, np.where(flip, flip_row, np.where(is_flipping, neutral, recover))).astype(
+            np.int64
+        )
