@@ -142,7 +142,11 @@ _HOLDING_JUMP, _HAS_JUMPED, _HAS_FLIPPED, _IS_FLIPPING, _CAN_FLIP = 43, 45, 47, 
 _CAR_Z = 17.0  # a car's resting height
 _CONTACT = 150.0  # car centre to ball centre at a front-bumper touch
 _MAX_HIT_Z = 200.0  # highest ball centre the car can hit from the ground (with a dodge)
-_GOAL_AIM_X = 650.0  # shots aim between x = ±_GOAL_AIM_X on the goal line (the posts are at ±893)
+_GOAL_AIM_X = 200.0  # shots aim between x = ±_GOAL_AIM_X on the goal line (the posts are at ±893)
+
+
+_PADS = np.array(BOOST_LOCATIONS)
+_PAD_IS_BIG = _PADS[:, 2] > 72.0
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
@@ -172,6 +176,15 @@ def _cars(obs: np.ndarray, bases: tuple[int, ...]) -> dict[str, np.ndarray]:
         "on_ground": raw[..., 17] > 0.5,
         "present": (np.abs(fwd).sum(axis=-1) > 0.5) & (raw[..., 16] <= 0),
     }
+
+
+import os  # noqa: E402
+
+_TUNING = {k[3:].lower(): float(v) for k, v in os.environ.items() if k.startswith("RB_")}
+
+
+def _T(name: str, default: float) -> float:
+    return _TUNING.get(name, default)
 
 
 def _in_field(p: np.ndarray) -> np.ndarray:
@@ -234,6 +247,7 @@ class _Plan:
         self.on_ground = self.team["on_ground"][:, 0]
         self.speed = (self.vel * self.fwd).sum(axis=1)  # forward speed (negative when reversing)
         self.flags = obs[:, _FLAGS : _FLAGS + 9] > 0.5
+        self.pad_timers = obs[:, _PAD_TIMERS]
         self.pred = rp.predict_ball(self.ball, self.ball_vel)
         self.times = (np.arange(self.pred.shape[1]) + 1) * rp.PRED_DT
         self.rows = np.arange(self.n)
@@ -304,7 +318,12 @@ class _Plan:
         perp = np.stack([-u[:, 1], u[:, 0]], axis=1)
         perp = np.where(((perp * back).sum(axis=1) >= 0.0)[:, None], perp, -perp)
         offset_dir = np.where(facing_car[:, None], back, perp)
-        target = _in_field(hit[:, :2] + offset_dir * (0.5 * dist_hit)[:, None])
+        contact = hit[:, :2] - shot * _T("contact", 130.0)
+        dist_c = np.linalg.norm(contact - self.pos[:, :2], axis=1)
+        target = _in_field(contact + offset_dir * (_T("offset", 0.5) * dist_c)[:, None])
+        # Close to the ball and roughly behind it: just hit it (lining up perfectly costs more than it gains).
+        direct = (dist_hit < _T("dclose", 0.0)) & ((u * shot).sum(axis=1) > _T("dcos", 0.5))
+        target = np.where(direct[:, None], hit[:, :2] - u * 100.0, target)
         v_des = np.full(n, rp.CAR_MAX_SPEED)
         # Unless the ball only comes within reach later (a bounce): then arrive just in time.
         path = np.linalg.norm(target - self.pos[:, :2], axis=1) + 0.5 * dist_hit
@@ -314,13 +333,24 @@ class _Plan:
         # Wrong side (upfield of the ball) with the ball in our half or heading for our goal: back to the far
         # post first, then challenge from goal-side.
         own_goal_threat = self.own_goal_threat()
-        wrong_side = self.pos[:, 1] > hit[:, 1] - 100.0
+        # Level with the ball (beside it) is not the wrong side: the clamped offset above then aims at the ball's
+        # goal-side edge, which knocks it sideways, away from our goal.
+        wrong_side = (self.pos[:, 1] > hit[:, 1] + _T("wrong", 300.0)) & (self.pos[:, 1] > -4500.0)
         retreat = wrong_side & ((hit[:, 1] < 0.0) | own_goal_threat)
         side = np.where(np.abs(hit[:, 0]) < 500.0, np.sign(self.pos[:, 0] - hit[:, 0]), -np.sign(hit[:, 0]))
         side = np.where(side == 0, 1.0, side)
-        far_post = np.stack([side * (rp.GOAL_HALF_WIDTH - 250.0), np.full(n, -rp.BACK_WALL_Y + 250.0)], axis=1)
+        far_post = np.stack([side * (rp.GOAL_HALF_WIDTH - 250.0), np.full(n, -rp.BACK_WALL_Y + 350.0)], axis=1)
         target = np.where(retreat[:, None], far_post, target)
         v_des = np.where(retreat, rp.CAR_MAX_SPEED, v_des)
+
+        # Low on boost, goal-side, the ball far away and no threat: fetch the nearest big pad that is also
+        # goal-side of the ball first.
+        pad, pad_ok = self.nearest_big_pad(max_y=hit[:, 1] - 500.0)
+        near_pad = np.linalg.norm(pad - self.pos[:, :2], axis=1) < _T("paddist", 1500.0)
+        fetch = (self.boost < 30.0) & (dist_hit > 2500.0) & ~own_goal_threat & (t_hit > 1.0) & ~wrong_side & pad_ok
+        fetch &= near_pad
+        target = np.where(fetch[:, None], pad, target)
+        v_des = np.where(fetch, rp.CAR_MAX_SPEED, v_des)
 
         # Teammates that do not commit: support behind the ball, or the back post.
         to_goal = _unit(np.array([0.0, -rp.BACK_WALL_Y]) - ball[:, :2])
@@ -345,10 +375,17 @@ class _Plan:
         avoid = ~take_kickoff & ((rank > 0) | retreat)
         target = np.where(avoid[:, None], self.around_ball(target), target)
 
+        # Pick up boost pads that lie on the way.
+        on_way = ~take_kickoff & (self.boost < 90.0)
+        target = np.where(on_way[:, None], self.pad_on_the_way(target), target)
+        target = np.where(avoid[:, None], self.around_ball(target), target)
+
         act = self.drive(target, v_des)
 
         # Dodges: start one into the ball when on a collision course, or at a kickoff near the ball.
-        dodge_ball = (rank == 0) & ~kickoff & self.collision_course(shot)
+        # Shots must be aimed; clears in our half only need to go roughly upfield.
+        min_cos = np.where(hit[:, 1] < 0.0, 0.8, _T("aim", 0.96))
+        dodge_ball = (rank == 0) & ~kickoff & self.collision_course(shot, min_cos)
         dodge_kickoff = take_kickoff & (dist_ball[:, 0] < self.bot.kickoff_flip_distance) & (self.speed > 1000.0)
         start = self.on_ground & (self.up[:, 2] > 0.9) & (dodge_ball | dodge_kickoff)
         act = np.where(start, rp.AIR[1, 1, 1, 1, 1], act)  # jump (boost on: harmless, keeps speed)
@@ -362,8 +399,12 @@ class _Plan:
         our half (a clear anywhere upfield will do), but never to send the ball backwards."""
         h = hit[:, :2].copy()
         h[:, 1] = np.minimum(h[:, 1], rp.BACK_WALL_Y - 200.0)
-        a_left = _heading(np.stack([-_GOAL_AIM_X - h[:, 0], rp.BACK_WALL_Y - h[:, 1]], axis=1))
-        a_right = _heading(np.stack([_GOAL_AIM_X - h[:, 0], rp.BACK_WALL_Y - h[:, 1]], axis=1))
+        # Aim inside the posts with a margin that grows with the distance (aim errors grow with it).
+        aim_x = np.clip(
+            _T("aimw", 800.0) - _T("aimk", 100.0) * (rp.BACK_WALL_Y - h[:, 1]), _T("aimx", _GOAL_AIM_X), 750.0
+        )
+        a_left = _heading(np.stack([-aim_x - h[:, 0], rp.BACK_WALL_Y - h[:, 1]], axis=1))
+        a_right = _heading(np.stack([aim_x - h[:, 0], rp.BACK_WALL_Y - h[:, 1]], axis=1))
         widen = np.clip(-h[:, 1] / rp.BACK_WALL_Y, 0.0, 1.0) * 1.1
         # Headings within (0, pi), lo < hi; the widening stops 0.15 rad short of sideways.
         lo = np.minimum(a_right, np.maximum(a_right - widen, 0.15))
@@ -373,7 +414,32 @@ class _Plan:
         rel = _wrap(a_u - centre)
         half = 0.5 * (hi - lo)
         a = centre + np.clip(rel, -half, half)
-        return np.stack([np.cos(a), np.sin(a)], axis=1)
+        shot = np.stack([np.cos(a), np.sin(a)], axis=1)
+        # Against a side wall the car cannot get between the ball and the wall: hit it along the wall instead.
+        near_wall = np.abs(h[:, 0]) > rp.SIDE_WALL_X - 500.0
+        along = np.stack([np.zeros(len(h)), np.ones(len(h))], axis=1)
+        into_field = shot[:, 0] * np.sign(h[:, 0]) < 0.0
+        return np.where((near_wall & into_field)[:, None], along, shot)
+
+    def nearest_big_pad(self, max_y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``[B, 2]`` the nearest active big boost pad below ``max_y``, and ``[B]`` whether there is one."""
+        ok = (self.pad_timers[:, BIG_PAD_INDICES] <= 0) & (BIG_PADS[None, :, 1] < max_y[:, None])
+        dist = np.linalg.norm(BIG_PADS[None, :, :2] - self.pos[:, None, :2], axis=2)
+        best = np.argmin(np.where(ok, dist, np.inf), axis=1)
+        return BIG_PADS[best, :2], ok.any(axis=1)
+
+    def pad_on_the_way(self, target: np.ndarray) -> np.ndarray:
+        """``target``, or the nearest active boost pad close to the straight way there (a small detour)."""
+        seg = target - self.pos[:, :2]
+        length = np.maximum(np.linalg.norm(seg, axis=1), 1e-6)
+        direction = seg / length[:, None]
+        rel = _PADS[None, :, :2] - self.pos[:, None, :2]  # [B, 34, 2]
+        along = (rel * direction[:, None, :]).sum(axis=-1)
+        lateral = np.abs(rel[..., 0] * direction[:, None, 1] - rel[..., 1] * direction[:, None, 0])
+        width = np.where(_PAD_IS_BIG, 350.0, 200.0)[None, :]
+        ok = (self.pad_timers <= 0) & (along > 150.0) & (along < length[:, None] - 300.0) & (lateral < width)
+        best = np.argmin(np.where(ok, along, np.inf), axis=1)
+        return np.where(ok.any(axis=1)[:, None], _PADS[best, :2], target)
 
     def own_goal_threat(self) -> np.ndarray:
         """``[B]``: the predicted ball enters our goal within the prediction horizon."""
@@ -394,18 +460,22 @@ class _Plan:
         blocked = (gap < 250.0) & (along > 0.0) & (along < length)
         return np.where(blocked[:, None], ball + away * 400.0, target)
 
-    def collision_course(self, shot: np.ndarray) -> np.ndarray:
-        """``[B]``: within ``flip_lead_s`` the car, keeping its velocity, meets the low ball nose first, and the hit
-        sends it along ``shot`` (roughly)."""
+    def collision_course(self, shot: np.ndarray, min_cos: np.ndarray) -> np.ndarray:
+        """``[B]``: within ``flip_lead_s`` the car, keeping its velocity, meets the low ball nose first, and the
+        contact normal then (car centre to ball centre, which is where the hit sends the ball) is within
+        ``acos(min_cos)`` of ``shot``."""
         lead = int(round(self.bot.flip_lead_s / rp.PRED_DT))
         t = self.times[:lead]
         car = self.pos[:, None, :2] + self.vel[:, None, :2] * t[None, :, None]
         ball = self.pred[:, :lead, :2]
-        gap = np.linalg.norm(ball - car, axis=-1)
-        meets = ((gap < 180.0) & (self.pred[:, :lead, 2] < 190.0)).any(axis=1)
-        to_ball = _unit(self.ball[:, :2] - self.pos[:, :2])
-        facing = (to_ball * _unit(self.fwd[:, :2])).sum(axis=1) > 0.98
-        aimed = (to_ball * shot).sum(axis=1) > 0.97
+        rel = ball - car
+        gap = np.linalg.norm(rel, axis=-1)
+        meet = (gap < _T("meet", 180.0)) & (self.pred[:, :lead, 2] < 190.0)
+        first = np.argmax(meet, axis=1)
+        normal = _unit(rel[self.rows, first])
+        meets = meet.any(axis=1)
+        facing = (normal * _unit(self.fwd[:, :2])).sum(axis=1) > _T("facing", 0.95)
+        aimed = (normal * shot).sum(axis=1) > min_cos
         return meets & facing & aimed & (self.speed > 600.0)
 
     def local_angle(self, target: np.ndarray) -> np.ndarray:
@@ -425,23 +495,31 @@ class _Plan:
         handbrake = flat & (np.abs(angle) > 2.0) & (self.speed > 300.0)
         dist = np.linalg.norm(d[:, :2], axis=1)
         # Not faster than lets the turn reach the target: the circle through it, tangent to the nose, has
-        # curvature 2 sin(angle) / distance.
+        # curvature 2 sin(angle) / distance (a half turn for targets behind). A near target only gives the
+        # direction, so the speed limit counts it as at least 600 uu away.
         curvature = 2.0 * np.sin(np.minimum(np.abs(angle), np.pi / 2)) / np.maximum(dist, 1.0)
-        v_des = np.minimum(v_des, np.maximum(rp.speed_for_curvature(curvature), 500.0))
+        # Never below a crawl, though: a stopped car cannot turn at all.
+        v_des = np.minimum(v_des, np.maximum(rp.speed_for_curvature(curvature), _T("floor", 250.0)))
         gap = v_des - self.speed
-        throttle = np.where(gap > 0.0, 1, np.where(gap < -400.0, -1, 0))
+        throttle = np.where(gap > 0.0, 1, np.where(gap < -300.0, -1, 0))
+        # Boost where throttle alone accelerates slowly (above about 1400 uu/s) or a lot of speed is missing.
         boost = (
-            (gap > 250.0)
+            ((gap > 400.0) | ((gap > 50.0) & (self.speed > 1300.0)))
             & (np.abs(angle) < 0.3)
             & (self.boost > 0.0)
             & (self.speed < 2250.0)
             & ~handbrake
             & (self.up[:, 2] > 0.5)
         )
-        reverse = (np.abs(angle) > 2.5) & (dist < 500.0) & (self.speed < 300.0)
-        throttle = np.where(reverse, -1, throttle)
-        steer = np.where(reverse, -steer, steer)
-        boost &= ~reverse
+        # Too tight to turn into even from a standstill: back up (into it when it is behind, else swinging the
+        # nose towards it) instead of orbiting it. In reverse, steer turns the nose the other way.
+        too_tight = (
+            (curvature > 0.9 * rp.MAX_CURVATURE) & (np.abs(self.speed) < 500.0) & (np.abs(angle) > 1.2) & (dist > _T("ttd", 0.0))
+        )
+        behind = np.abs(angle) > np.pi / 2
+        throttle = np.where(too_tight, -1, throttle)
+        steer = np.where(too_tight, np.where(behind, 1, -1) * np.sign(angle).astype(np.int64), steer)
+        boost &= ~too_tight
         throttle = np.where(boost, 1, throttle)
         return rp.GROUND[throttle + 1, steer + 1, boost.astype(np.int64), handbrake.astype(np.int64)]
 

@@ -172,6 +172,12 @@ def straight_time(dist: np.ndarray, speed: np.ndarray, boost: np.ndarray) -> np.
 # Turning: the curvature (1 / radius) a car reaches at full steer, by forward speed.
 _CURV_SPEED = np.array([0.0, 500.0, 1000.0, 1500.0, 1750.0, 2300.0])
 _CURV = np.array([0.0069, 0.00398, 0.00235, 0.001375, 0.0011, 0.00088])
+MAX_CURVATURE = float(_CURV[0])
+
+
+def curvature_at(speed: np.ndarray) -> np.ndarray:
+    """The curvature (1/uu) of a full-steer turn at forward ``speed``."""
+    return np.interp(np.abs(speed), _CURV_SPEED, _CURV)
 
 
 def speed_for_curvature(curvature: np.ndarray) -> np.ndarray:
