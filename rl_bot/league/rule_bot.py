@@ -321,9 +321,11 @@ class _Plan:
         contact = hit[:, :2] - shot * _T("contact", 130.0)
         dist_c = np.linalg.norm(contact - self.pos[:, :2], axis=1)
         target = _in_field(contact + offset_dir * (_T("offset", 0.5) * dist_c)[:, None])
-        # Close to the ball and roughly behind it: just hit it (lining up perfectly costs more than it gains).
-        direct = (dist_hit < _T("dclose", 0.0)) & ((u * shot).sum(axis=1) > _T("dcos", 0.5))
-        target = np.where(direct[:, None], hit[:, :2] - u * 100.0, target)
+        # At the meeting point already but facing the wrong way (the ball comes from behind): the point above is
+        # where the car is, so it would escort the ball; turn (or back up) towards the ball itself instead.
+        facing_shot = (_unit(self.fwd[:, :2]) * shot).sum(axis=1)
+        turn_to_ball = (dist_hit < _T("escort", 450.0)) & (facing_shot < _T("escos", 0.3)) & (u[:, 1] > -0.2)
+        target = np.where(turn_to_ball[:, None], hit[:, :2], target)
         v_des = np.full(n, rp.CAR_MAX_SPEED)
         # Unless the ball only comes within reach later (a bounce): then arrive just in time.
         path = np.linalg.norm(target - self.pos[:, :2], axis=1) + 0.5 * dist_hit
@@ -368,7 +370,7 @@ class _Plan:
 
         # Kickoff: the nearest car goes straight at the ball at full speed.
         take_kickoff = kickoff & (rank == 0)
-        target = np.where(take_kickoff[:, None], ball[:, :2], target)
+        target = np.where(take_kickoff[:, None], ball[:, :2] - np.array([0.0, _T("kaim", 100.0)]), target)
         v_des = np.where(take_kickoff, rp.CAR_MAX_SPEED, v_des)
 
         # Never drive through the ball on the way to a point behind it.
@@ -514,7 +516,10 @@ class _Plan:
         # Too tight to turn into even from a standstill: back up (into it when it is behind, else swinging the
         # nose towards it) instead of orbiting it. In reverse, steer turns the nose the other way.
         too_tight = (
-            (curvature > 0.9 * rp.MAX_CURVATURE) & (np.abs(self.speed) < 500.0) & (np.abs(angle) > 1.2) & (dist > _T("ttd", 0.0))
+            (curvature > 0.9 * rp.MAX_CURVATURE)
+            & (np.abs(self.speed) < 500.0)
+            & (np.abs(angle) > 1.2)
+            & (dist > _T("ttd", 0.0))
         )
         behind = np.abs(angle) > np.pi / 2
         throttle = np.where(too_tight, -1, throttle)
