@@ -329,7 +329,7 @@ class _Plan:
         v_des = np.full(n, rp.CAR_MAX_SPEED)
         # Unless the ball only comes within reach later (a bounce): then arrive just in time.
         path = np.linalg.norm(target - self.pos[:, :2], axis=1) + 0.5 * dist_hit
-        early = (slack[:, 0] > 0.25) & (t_hit <= self.times[-1])
+        early = (slack[:, 0] > _T("early", 0.25)) & (t_hit <= self.times[-1])
         v_des = np.where(early, np.minimum(path / np.maximum(t_hit - 0.05, 0.05), v_des), v_des)
 
         # Wrong side (upfield of the ball) with the ball in our half or heading for our goal: back to the far
@@ -466,13 +466,18 @@ class _Plan:
         """``[B]``: within ``flip_lead_s`` the car, keeping its velocity, meets the low ball nose first, and the
         contact normal then (car centre to ball centre, which is where the hit sends the ball) is within
         ``acos(min_cos)`` of ``shot``."""
-        lead = int(round(self.bot.flip_lead_s / rp.PRED_DT))
-        t = self.times[:lead]
+        # Check every 1/30 s (half a step), the prediction interpolated between its slices.
+        t = np.arange(1, int(round(self.bot.flip_lead_s * 30.0)) + 1) / 30.0
         car = self.pos[:, None, :2] + self.vel[:, None, :2] * t[None, :, None]
-        ball = self.pred[:, :lead, :2]
-        rel = ball - car
+        m = int(np.ceil(t[-1] / rp.PRED_DT)) + 1
+        known_t = np.concatenate([[0.0], self.times[: m - 1]])
+        known = np.concatenate([self.ball[:, None, :], self.pred[:, : m - 1, :3]], axis=1)  # [B, m, 3]
+        j = np.clip(np.searchsorted(known_t, t) - 1, 0, m - 2)
+        w = ((t - known_t[j]) / (known_t[j + 1] - known_t[j]))[None, :, None]
+        ball3 = known[:, j] * (1.0 - w) + known[:, j + 1] * w
+        rel = ball3[..., :2] - car
         gap = np.linalg.norm(rel, axis=-1)
-        meet = (gap < _T("meet", 180.0)) & (self.pred[:, :lead, 2] < 190.0)
+        meet = (gap < _T("meet", 180.0)) & (ball3[..., 2] < 190.0)
         first = np.argmax(meet, axis=1)
         normal = _unit(rel[self.rows, first])
         meets = meet.any(axis=1)
@@ -494,7 +499,7 @@ class _Plan:
         aim = angle - 0.1 * yaw_rate  # lead the turn by the current yaw rate, against overshoot
         steer = np.where(np.abs(aim) < 0.05, 0, np.sign(aim)).astype(np.int64)
         flat = self.up[:, 2] > 0.9
-        handbrake = flat & (np.abs(angle) > 2.0) & (self.speed > 300.0)
+        handbrake = flat & (np.abs(angle) > _T("hb", 2.0)) & (self.speed > 300.0)
         dist = np.linalg.norm(d[:, :2], axis=1)
         # Not faster than lets the turn reach the target: the circle through it, tangent to the nose, has
         # curvature 2 sin(angle) / distance (a half turn for targets behind). A near target only gives the

@@ -20,7 +20,6 @@ BALL_RESTITUTION = 0.6
 BALL_DRAG = 0.0305  # fraction of the velocity lost per second in the air
 BALL_ROLL_DECEL = 230.0  # uu/s^2 a rolling ball loses beyond the air drag
 BALL_BOUNCE_FRICTION = 0.18  # tangential speed lost per unit of normal speed change in a bounce
-BALL_MAX_SPEED = 6000.0
 SIDE_WALL_X = 4096.0
 BACK_WALL_Y = 5120.0
 CEILING_Z = 2044.0
@@ -99,49 +98,61 @@ def predict_ball(pos: np.ndarray, vel: np.ndarray, steps: int = PRED_STEPS, dt: 
     v = np.array(vel, dtype=np.float64)
     out = np.empty((p.shape[0], steps, 6))
     r = BALL_RADIUS
-    e = BALL_RESTITUTION
+    drag = 1.0 - BALL_DRAG * dt
+    g_dt = GRAVITY * dt
+    wall_x, wall_y, ceiling = SIDE_WALL_X - r, BACK_WALL_Y - r, CEILING_Z - r
     corner_lim = CORNER_SUM - r * np.sqrt(2.0)
     for k in range(steps):
+        # A ball on the floor with no vertical speed rolls: no gravity, rolling friction instead.
         rolling = (p[:, 2] <= r + 1.0) & (np.abs(v[:, 2]) < 1.0)
-        v[:, 2] = np.where(rolling, 0.0, v[:, 2] - GRAVITY * dt)
-        v *= 1.0 - BALL_DRAG * dt
-        hspeed = np.hypot(v[:, 0], v[:, 1])
-        roll_scale = np.maximum(hspeed - BALL_ROLL_DECEL * dt, 0.0) / np.maximum(hspeed, 1e-6)
-        v[:, :2] *= np.where(rolling, roll_scale, 1.0)[:, None]
-        speed = np.linalg.norm(v, axis=1, keepdims=True)
-        v *= np.minimum(1.0, BALL_MAX_SPEED / np.maximum(speed, 1e-6))
+        if rolling.any():
+            v[rolling, 2] = 0.0
+            hs = np.hypot(v[rolling, 0], v[rolling, 1])
+            v[rolling, :2] *= (np.maximum(hs - BALL_ROLL_DECEL * dt, 0.0) / np.maximum(hs, 1e-6))[:, None]
+        v[~rolling, 2] -= g_dt
+        v *= drag
         p += v * dt
-        # Floor: reflect and damp; a bounce slower than 150 uu/s turns into rolling.
-        floor = (p[:, 2] < r) & (v[:, 2] < 0)
-        dvn = np.where(floor, (1 + e) * -v[:, 2], 0.0)
-        bounce_scale = np.maximum(hspeed - BALL_BOUNCE_FRICTION * dvn, 0.0) / np.maximum(hspeed, 1e-6)
-        v[:, :2] *= np.where(floor, bounce_scale, 1.0)[:, None]
-        vz = np.where(floor, -e * v[:, 2], v[:, 2])
-        v[:, 2] = np.where(floor & (vz < 150.0), 0.0, vz)
-        p[:, 2] = np.maximum(p[:, 2], r)
-        # Ceiling.
-        ceil = (p[:, 2] > CEILING_Z - r) & (v[:, 2] > 0)
-        v[:, 2] = np.where(ceil, -e * v[:, 2], v[:, 2])
-        p[:, 2] = np.minimum(p[:, 2], CEILING_Z - r)
-        # Side walls.
-        side = (np.abs(p[:, 0]) > SIDE_WALL_X - r) & (p[:, 0] * v[:, 0] > 0)
-        v[:, 0] = np.where(side, -e * v[:, 0], v[:, 0])
-        p[:, 0] = np.clip(p[:, 0], -(SIDE_WALL_X - r), SIDE_WALL_X - r)
-        # Back walls, except through the goal mouths.
-        in_mouth = (np.abs(p[:, 0]) < GOAL_HALF_WIDTH - r) & (p[:, 2] < GOAL_HEIGHT - r)
-        back = (np.abs(p[:, 1]) > BACK_WALL_Y - r) & (p[:, 1] * v[:, 1] > 0) & ~in_mouth
-        v[:, 1] = np.where(back, -e * v[:, 1], v[:, 1])
-        p[:, 1] = np.where(back, np.sign(p[:, 1]) * (BACK_WALL_Y - r), p[:, 1])
-        # Corners: the planes |x| + |y| = CORNER_SUM, normal (sign x, sign y) / sqrt 2.
-        n = np.stack([np.sign(p[:, 0]), np.sign(p[:, 1])], axis=1) / np.sqrt(2.0)
-        over = np.abs(p[:, 0]) + np.abs(p[:, 1]) - corner_lim
-        vn = (v[:, :2] * n).sum(axis=1)
-        corner = (over > 0) & (vn > 0) & ~in_mouth
-        v[:, :2] -= np.where(corner, (1 + e) * vn, 0.0)[:, None] * n
-        p[:, :2] -= np.where(over > 0, over / np.sqrt(2.0), 0.0)[:, None] * n
+        ax, ay = np.abs(p[:, 0]), np.abs(p[:, 1])
+        contact = (p[:, 2] < r) | (p[:, 2] > ceiling) | (ax > wall_x) | (ay > wall_y) | (ax + ay > corner_lim)
+        if contact.any():
+            _bounce(p, v, contact, ax, ay, corner_lim)
         out[:, k, :3] = p
         out[:, k, 3:] = v
     return out
+
+
+def _bounce(p: np.ndarray, v: np.ndarray, rows: np.ndarray, ax: np.ndarray, ay: np.ndarray, corner_lim: float) -> None:
+    """Resolve the contacts of the ``rows`` of ``p``/``v`` (in place) with the floor, ceiling and walls."""
+    r, e = BALL_RADIUS, BALL_RESTITUTION
+    wall_x, wall_y, ceiling = SIDE_WALL_X - r, BACK_WALL_Y - r, CEILING_Z - r
+    # Floor: reflect and damp (friction takes some tangential speed); a bounce slower than 150 uu/s rolls.
+    floor = rows & (p[:, 2] < r) & (v[:, 2] < 0)
+    if floor.any():
+        vz = v[floor, 2]
+        hs = np.hypot(v[floor, 0], v[floor, 1])
+        scale = np.maximum(hs + BALL_BOUNCE_FRICTION * (1 + e) * vz, 0.0) / np.maximum(hs, 1e-6)
+        v[floor, :2] *= scale[:, None]
+        up = -e * vz
+        v[floor, 2] = np.where(up < 150.0, 0.0, up)
+    p[rows, 2] = np.clip(p[rows, 2], r, ceiling)
+    ceil = rows & (p[:, 2] >= ceiling) & (v[:, 2] > 0)
+    v[ceil, 2] *= -e
+    side = rows & (ax > wall_x) & (p[:, 0] * v[:, 0] > 0)
+    v[side, 0] *= -e
+    p[rows, 0] = np.clip(p[rows, 0], -wall_x, wall_x)
+    # Back walls, except through the goal mouths.
+    in_mouth = (ax < GOAL_HALF_WIDTH - r) & (p[:, 2] < GOAL_HEIGHT - r)
+    back = rows & (ay > wall_y) & (p[:, 1] * v[:, 1] > 0) & ~in_mouth
+    v[back, 1] *= -e
+    p[back, 1] = np.sign(p[back, 1]) * wall_y
+    # Corners: the planes |x| + |y| = CORNER_SUM, normal (sign x, sign y) / sqrt 2.
+    over = np.abs(p[:, 0]) + np.abs(p[:, 1]) - corner_lim
+    corner = rows & (over > 0) & ~in_mouth
+    if corner.any():
+        n = np.stack([np.sign(p[corner, 0]), np.sign(p[corner, 1])], axis=1) / np.sqrt(2.0)
+        vn = (v[corner, :2] * n).sum(axis=1)
+        v[corner, :2] -= ((1 + e) * np.maximum(vn, 0.0))[:, None] * n
+        p[corner, :2] -= (over[corner] / np.sqrt(2.0))[:, None] * n
 
 
 def straight_time(dist: np.ndarray, speed: np.ndarray, boost: np.ndarray) -> np.ndarray:
