@@ -2,8 +2,9 @@
 
 - :func:`predict_ball`: a vectorised ballistic ball prediction (gravity, air drag, rolling friction, bounces off
   the floor, the ceiling, the side and back walls and the 45-degree corners, the goal mouths left open);
-- :func:`drive_time`: a rough time for a car to drive to a point (turn, then accelerate in a straight line);
-- the lookup-table rows the bot uses, as index grids.
+- :func:`turn_time` and :func:`straight_time`: rough times for a car to turn towards a point and drive to it;
+- :func:`speed_for_curvature`: the highest speed at which a car still turns as tightly as asked;
+- the lookup-table rows the bot uses, as index grids (:data:`GROUND`, :data:`AIR`).
 
 Constants are RocketSim's (soccar, octane), in unreal units (uu) and seconds. Every position here is in the car's
 own team frame, as the observation gives it: the car attacks +y and defends the goal at y = -5120.
@@ -32,14 +33,12 @@ CAR_MAX_SPEED = 2300.0
 THROTTLE_MAX_SPEED = 1410.0
 BOOST_ACCEL = 991.666
 BOOST_PER_SECOND = 33.3
-SUPERSONIC_SPEED = 2200.0
 
 # Prediction: slices every PRED_DT seconds up to PRED_STEPS * PRED_DT seconds ahead.
 PRED_DT = 1.0 / 30.0
 PRED_STEPS = 120
 
 TABLE = LookupTableAction.make_lookup_table()
-NUM_ACTIONS = len(TABLE)
 
 
 def _row_index(row: list[float]) -> int:
@@ -170,13 +169,13 @@ def straight_time(dist: np.ndarray, speed: np.ndarray, boost: np.ndarray) -> np.
         np.minimum(vmax, np.maximum(speed, THROTTLE_MAX_SPEED) + boost / BOOST_PER_SECOND * BOOST_ACCEL),
         vmax,
     )
-    v0 = np.clip(speed, 0.0, None)
-    v0 = np.minimum(v0, np.maximum(vmax, v0))
-    t_acc = np.maximum(vmax - v0, 0.0) / accel
-    d_acc = (v0 + np.maximum(vmax, v0)) * 0.5 * t_acc
+    v0 = np.maximum(speed, 0.0)
+    top = np.maximum(vmax, v0)  # already faster than that: it keeps its speed
+    t_acc = (top - v0) / accel
+    d_acc = (v0 + top) * 0.5 * t_acc
     # Within the acceleration phase: d = v0 t + a t^2 / 2.
     t_short = (-v0 + np.sqrt(v0 * v0 + 2 * accel * np.maximum(dist, 0.0))) / accel
-    t_long = t_acc + (dist - d_acc) / np.maximum(np.maximum(vmax, v0), 1.0)
+    t_long = t_acc + (dist - d_acc) / np.maximum(top, 1.0)
     return np.where(dist < d_acc, t_short, t_long)
 
 
@@ -184,11 +183,6 @@ def straight_time(dist: np.ndarray, speed: np.ndarray, boost: np.ndarray) -> np.
 _CURV_SPEED = np.array([0.0, 500.0, 1000.0, 1500.0, 1750.0, 2300.0])
 _CURV = np.array([0.0069, 0.00398, 0.00235, 0.001375, 0.0011, 0.00088])
 MAX_CURVATURE = float(_CURV[0])
-
-
-def curvature_at(speed: np.ndarray) -> np.ndarray:
-    """The curvature (1/uu) of a full-steer turn at forward ``speed``."""
-    return np.interp(np.abs(speed), _CURV_SPEED, _CURV)
 
 
 def speed_for_curvature(curvature: np.ndarray) -> np.ndarray:
