@@ -29,6 +29,8 @@ jump with the stick towards the ball), so the bot stays stateless.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from rlgym.rocket_league.action_parsers import LookupTableAction
 from rlgym.rocket_league.common_values import BOOST_LOCATIONS
@@ -246,6 +248,20 @@ class RuleBot:
         return _Plan(obs, self).act()
 
 
+@dataclass(frozen=True)
+class _Decision:
+    """A step's plan per car (``[B]`` or ``[B, 2]`` arrays): its rank in its team (0: the car that commits to the
+    ball), whether it is a kickoff, where the ball is met and the direction to send it, and the floor point and
+    speed to drive at."""
+
+    rank: np.ndarray
+    kickoff: np.ndarray
+    hit: np.ndarray
+    shot: np.ndarray
+    target: np.ndarray
+    speed: np.ndarray
+
+
 class _Plan:
     """One step's decisions for a batch of cars: arrays over the batch, the car itself is slot 0 of ``team``."""
 
@@ -269,8 +285,22 @@ class _Plan:
     # ---------------------------------------------------------------------------------------------- the step
 
     def act(self) -> np.ndarray:
-        """``[B]`` actions: choose a target point and speed, drive there, dodge into the ball when it is time;
-        in the air, finish the dodge or land on the wheels."""
+        """``[B]`` actions: drive to the chosen point at the chosen speed, dodge into the ball when it is time; in
+        the air, finish the dodge or land on the wheels."""
+        d = self.decide()
+        act = self.drive(d.target, d.speed)
+        # Dodges start on the ground: into the ball on a collision course with the hit aimed (shots precisely,
+        # clears in our half roughly), or at a kickoff near the ball.
+        min_cos = np.where(d.hit[:, 1] < 0.0, _CLEAR_COS, _SHOT_COS)
+        dodge_ball = (d.rank == 0) & ~d.kickoff & self.collision_course(d.shot, min_cos)
+        near = np.linalg.norm(self.ball[:, :2] - self.pos[:, :2], axis=1) < self.bot.kickoff_flip_distance
+        dodge_kickoff = d.kickoff & (d.rank == 0) & near & (self.speed > 1000.0)
+        start = self.on_ground & (self.up[:, 2] > 0.9) & (dodge_ball | dodge_kickoff)
+        act = np.where(start, rp.AIR[1, 1, 1, 1, 1], act)  # jump, pitch/yaw/roll neutral, boost on
+        return np.where(self.on_ground, act, self.air_action(d.target, d.kickoff & (d.rank == 0)))
+
+    def decide(self) -> _Decision:
+        """Who commits, where the ball is met and sent, and the point and speed to drive at."""
         n, ball = self.n, self.ball
         eta, k, penalty, slack = self.intercepts(self.team)
         opp_eta = self.intercepts(_cars(self.obs, _OPP_SLOTS))[0].min(axis=1)
@@ -279,7 +309,6 @@ class _Plan:
         # the ball counts as later). Every teammate computes the same ranking, so exactly one car commits.
         dist_ball = np.linalg.norm(ball[:, None, :2] - self.team["pos"][..., :2], axis=-1)
         rank = np.where(kickoff, self.rank(dist_ball), self.rank(eta + penalty))
-
         hit = self.pred[self.rows, k[:, 0], :3]  # where the car meets the ball
         t_hit = eta[:, 0]
         shot = self.shot_direction(hit)
@@ -330,16 +359,7 @@ class _Plan:
         target = np.where(avoid[:, None], self.around_ball(target), target)
         target = np.where((~take_kickoff & (self.boost < 90.0))[:, None], self.pad_on_the_way(target), target)
         target = np.where(avoid[:, None], self.around_ball(target), target)
-        act = self.drive(target, v_des)
-
-        # Dodges start on the ground: into the ball on a collision course with the hit aimed (shots precisely,
-        # clears in our half roughly), or at a kickoff near the ball.
-        min_cos = np.where(hit[:, 1] < 0.0, _CLEAR_COS, _SHOT_COS)
-        dodge_ball = (rank == 0) & ~kickoff & self.collision_course(shot, min_cos)
-        dodge_kickoff = take_kickoff & (dist_ball[:, 0] < self.bot.kickoff_flip_distance) & (self.speed > 1000.0)
-        start = self.on_ground & (self.up[:, 2] > 0.9) & (dodge_ball | dodge_kickoff)
-        act = np.where(start, rp.AIR[1, 1, 1, 1, 1], act)  # jump, pitch/yaw/roll neutral, boost on
-        return np.where(self.on_ground, act, self.air_action(target, take_kickoff))
+        return _Decision(rank=rank, kickoff=kickoff, hit=hit, shot=shot, target=target, speed=v_des)
 
     # ---------------------------------------------------------------------------------------------- estimates
 
