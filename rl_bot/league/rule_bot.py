@@ -367,6 +367,10 @@ class _Plan:
         """Per car slot ``[B, S]``: the earliest time it can meet the ball (infinite for absent cars), that
         prediction slice, a time penalty for being upfield of the ball (used to choose who commits), and the
         slack: how much sooner the car could be at that point than the ball (waiting for a bouncing ball)."""
+        # Only the slots with a car somewhere in the batch (a 1v1 batch leaves four of the six empty).
+        n_slots = cars["present"].shape[1]
+        used = np.flatnonzero(cars["present"].any(axis=0))
+        cars = {key: value[:, used] for key, value in cars.items()}
         p = self.pred[:, None, :, :3]  # [B, 1, N, 3]
         d = p[..., :2] - cars["pos"][:, :, None, :2]  # [B, S, N, 2]
         dist = np.linalg.norm(d, axis=-1)
@@ -385,7 +389,11 @@ class _Plan:
         ball_y = np.take_along_axis(self.pred[:, None, :, 1], k[..., None], axis=2)[..., 0]
         penalty = np.clip(cars["pos"][..., 1] - ball_y + 200.0, 0.0, None) / 1000.0
         slack = eta - np.take_along_axis(t_car, k[..., None], axis=-1)[..., 0]
-        return np.where(cars["present"], eta, np.inf), k, penalty, slack
+        out = (np.full((self.n, n_slots), np.inf), np.zeros((self.n, n_slots), np.int64))
+        out += (np.zeros((self.n, n_slots)), np.zeros((self.n, n_slots)))
+        for full, part in zip(out, (np.where(cars["present"], eta, np.inf), k, penalty, slack), strict=True):
+            full[:, used] = part
+        return out
 
     def rank(self, key: np.ndarray) -> np.ndarray:
         """``[B]`` rank of the car among its present teammates by ``key`` (lower first). Keys within 0.05 of each
