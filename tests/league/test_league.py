@@ -16,6 +16,8 @@ ANCHORS = {"random": 700.0, "rule-basic": 1100.0, "rule": 1500.0}
 
 def make_league(**kw) -> League:
     """A league with the rule anchor and two snapshots rated 1700 and 1100; main at 1500."""
+    kw.setdefault("opponents", ("rule",))
+    kw.setdefault("pfsp_weighting", "hard")
     cfg = LeagueConfig(enabled=True, prior_games=0, **kw)
     lg = League(cfg, ANCHORS)
     a, _ = lg.add_snapshot(iteration=1, env_steps=100)
@@ -158,7 +160,9 @@ def test_refit_rates_main_from_games_against_the_anchors():
 
 
 def test_snapshot_due_every_n_and_on_win_rate():
-    cfg = LeagueConfig(enabled=True, snapshot_every_n_iterations=3, snapshot_win_rate=0.8, win_rate_window=4)
+    cfg = LeagueConfig(
+        enabled=True, opponents=("rule",), snapshot_every_n_iterations=3, snapshot_win_rate=0.8, win_rate_window=4
+    )
     lg = League(cfg, ANCHORS)
     assert lg.snapshot_due(2) is None
     assert "every 3" in lg.snapshot_due(3)
