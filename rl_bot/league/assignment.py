@@ -3,11 +3,13 @@
 
 Rules:
 
-- a new game draws its module from the plan: ``main`` with ``main_share``; the pool share goes to the members whose
-  module is ready, in proportion to their probabilities (a built-in is always ready; a snapshot slot is ready when it
-  holds the weights of the member the plan puts there);
+- at the start of every ``sample()`` call (a *round*), the runner draws one pool member from the plan's
+  probabilities among the members whose module is ready (a built-in is always ready; a snapshot slot is ready when
+  it holds the weights of the member the plan puts there);
+- a new game plays ``main`` with ``main_share``, else the round's member. Per game that is the plan's distribution;
+  drawing the member once per round keeps one frozen network (not every one of the pool) busy per step;
 - a game keeps its module and the member it was drawn against to its end, whatever the plan says meanwhile;
-- a slot takes the weights of a new member only when no running game uses it; until then new games do not draw it.
+- a slot takes the weights of a new member only when no running game uses it; until then it is not drawn.
 """
 
 from __future__ import annotations
@@ -18,15 +20,14 @@ from typing import Any
 from rl_bot.league.league import MAIN, SLOT_PREFIX
 
 
-def draw_module(module_probs: dict[str, float], ready: set[str], u: float) -> str:
-    """The module for a new episode: ``main`` keeps its share; the pool share goes to the members whose module is
-    ready, in proportion to their probabilities (all of it to ``main`` if none is). ``u`` is uniform in [0, 1)."""
-    share = module_probs.get(MAIN, 1.0)
+def draw_pool_module(module_probs: dict[str, float], ready: set[str], u: float) -> str | None:
+    """A pool module drawn in proportion to the plan's probabilities among the ready ones (None if none is ready
+    or the pool has no share). ``u`` is uniform in [0, 1)."""
     pool = [(m, p) for m, p in module_probs.items() if m != MAIN and m in ready and p > 0]
     total = sum(p for _, p in pool)
-    if u < share or total <= 0:
-        return MAIN
-    x = (u - share) / (1.0 - share) * total
+    if total <= 0:
+        return None
+    x = u * total
     for module, p in pool:
         x -= p
         if x < 0:
@@ -42,6 +43,7 @@ class OpponentBook:
         self.games: dict[str, tuple[str, str]] = {}  # game id -> (module, member)
         self.loaded: dict[str, str] = {}  # slot -> member whose weights it holds
         self.pending: dict[str, tuple[str, Any]] = {}  # slot -> (member, weights) waiting for the slot to be idle
+        self.round_module: str | None = None  # the pool module new league games play this round
 
     def set_plan(self, plan: dict[str, Any], fetch: Callable[[str], Any]) -> None:
         """Install a plan; ``fetch(member)`` returns a snapshot's weights (called once per new slot member)."""
@@ -73,11 +75,19 @@ class OpponentBook:
             if not m.startswith(SLOT_PREFIX) or (self.loaded.get(m) == member and m not in self.pending)
         }
 
+    def new_round(self, u: float) -> str | None:
+        """Draw the pool member of the round (``u`` uniform in [0, 1)); returns its module (None: self-play only)."""
+        self.round_module = draw_pool_module(self.plan["module_probs"], self.ready(), u) if self.plan else None
+        return self.round_module
+
     def start(self, game_id: str, u: float) -> str | None:
-        """Draw the module of a new game (None without a plan) and note it with its member."""
+        """The module of a new game (None without a plan): ``main`` when ``u < main_share`` or the round has no
+        ready member, else the round's member; noted with the member it plays."""
         if self.plan is None:
             return None
-        module = draw_module(self.plan["module_probs"], self.ready(), u)
+        share = self.plan["module_probs"].get(MAIN, 1.0)
+        pool = self.round_module if self.round_module in self.ready() else None
+        module = MAIN if u < share or pool is None else pool
         self.games[game_id] = (module, self.plan["module_members"].get(module, MAIN))
         return module
 

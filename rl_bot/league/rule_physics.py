@@ -1,7 +1,8 @@
 """Physics helpers for the scripted :class:`~rl_bot.league.rule_bot.RuleBot` (pure: numpy only).
 
-- :func:`predict_ball`: a vectorised ballistic ball prediction (gravity, air drag, rolling friction, bounces off
-  the floor, the ceiling, the side and back walls and the 45-degree corners, the goal mouths left open);
+- :func:`step_ball` / :func:`predict_ball`: a ballistic ball model (gravity, air drag, rolling friction, bounces
+  off the floor, the ceiling, the side and back walls and the 45-degree corners, the goal mouths left open), one
+  step at a time, and its prediction over the next seconds for a whole batch;
 - :func:`turn_time` and :func:`straight_time`: rough times for a car to turn towards a point and drive to it;
 - :func:`speed_for_curvature`: the highest speed at which a car still turns as tightly as asked;
 - the lookup-table rows the bot uses, as index grids (:data:`GROUND`, :data:`AIR`).
@@ -87,37 +88,102 @@ GROUND = _ground_grid()
 AIR = _air_grid()
 
 
-def predict_ball(pos: np.ndarray, vel: np.ndarray, steps: int = PRED_STEPS, dt: float = PRED_DT) -> np.ndarray:
-    """``[B, steps, 6]`` predicted ball position and velocity at ``dt, 2 dt, …`` for ``[B, 3]`` pos and vel.
+def step_ball(p: np.ndarray, v: np.ndarray, dt: float = PRED_DT) -> None:
+    """Advance ``[B, 3]`` ball positions ``p`` and velocities ``v`` by one step of ``dt``, in place: the model.
 
-    A ballistic model with the arena's flat surfaces: good for the next second or two of flight and rolling,
-    rougher after wall bounces (the curved ramps between floor and walls are ignored) and for spin.
+    A ballistic model with the arena's flat surfaces: gravity and air drag in flight, rolling friction on the floor,
+    bounces off the floor, ceiling, side and back walls and the 45-degree corners, the goal mouths left open. Good
+    for the next second or two of flight and rolling, rougher after wall bounces (the curved ramps between floor and
+    walls are ignored) and for spin.
     """
+    r = BALL_RADIUS
+    wall_x, wall_y, ceiling = SIDE_WALL_X - r, BACK_WALL_Y - r, CEILING_Z - r
+    corner_lim = CORNER_SUM - r * np.sqrt(2.0)
+    # A ball on the floor with no vertical speed rolls: no gravity, rolling friction instead.
+    rolling = (p[:, 2] <= r + 1.0) & (np.abs(v[:, 2]) < 1.0)
+    if rolling.any():
+        v[rolling, 2] = 0.0
+        hs = np.hypot(v[rolling, 0], v[rolling, 1])
+        v[rolling, :2] *= (np.maximum(hs - BALL_ROLL_DECEL * dt, 0.0) / np.maximum(hs, 1e-6))[:, None]
+    v[~rolling, 2] -= GRAVITY * dt
+    v *= 1.0 - BALL_DRAG * dt
+    p += v * dt
+    ax, ay = np.abs(p[:, 0]), np.abs(p[:, 1])
+    contact = (p[:, 2] < r) | (p[:, 2] > ceiling) | (ax > wall_x) | (ay > wall_y) | (ax + ay > corner_lim)
+    if contact.any():
+        _bounce(p, v, contact, ax, ay, corner_lim)
+
+
+def predict_ball(pos: np.ndarray, vel: np.ndarray, steps: int = PRED_STEPS, dt: float = PRED_DT) -> np.ndarray:
+    """``[B, steps, 6]`` predicted ball position and velocity at ``dt, 2 dt, …`` for ``[B, 3]`` pos and vel: the
+    states :func:`step_ball` reaches step after step, computed faster.
+
+    Between events (a contact that changes the ball, or a flying ball coming to roll) the recurrence of
+    :func:`step_ball` has a closed form (geometric sums of the drag factor), so a whole stretch of flight or rolling is
+    a few array operations; the event's own step is taken with :func:`step_ball`. The result equals the
+    step-by-step one up to rounding (a test checks it).
+    """
+    r = BALL_RADIUS
+    d = 1.0 - BALL_DRAG * dt
+    g_dt, a = GRAVITY * dt, BALL_ROLL_DECEL * dt
+    wall_x, wall_y, ceiling = SIDE_WALL_X - r, BACK_WALL_Y - r, CEILING_Z - r
+    corner_lim = CORNER_SUM - r * np.sqrt(2.0)
     p = np.array(pos, dtype=np.float64)
     v = np.array(vel, dtype=np.float64)
     out = np.empty((p.shape[0], steps, 6))
-    r = BALL_RADIUS
-    drag = 1.0 - BALL_DRAG * dt
-    g_dt = GRAVITY * dt
-    wall_x, wall_y, ceiling = SIDE_WALL_X - r, BACK_WALL_Y - r, CEILING_Z - r
-    corner_lim = CORNER_SUM - r * np.sqrt(2.0)
-    for k in range(steps):
-        # A ball on the floor with no vertical speed rolls: no gravity, rolling friction instead.
-        rolling = (p[:, 2] <= r + 1.0) & (np.abs(v[:, 2]) < 1.0)
+    j = np.arange(1, steps + 1, dtype=np.float64)
+    dj = d**j
+    s1 = d * (1.0 - dj) / (1.0 - d)  # sum of d^i for i = 1..j
+    s2 = d / (1.0 - d) * (j - s1)  # sum of s1 over 1..j
+    c = a * d / (1.0 - d)  # rolling: speed + c shrinks geometrically while the ball still rolls
+    cols = np.arange(steps)
+    filled = np.zeros(p.shape[0], dtype=np.int64)
+    while True:
+        rows = np.flatnonzero(filled < steps)
+        if len(rows) == 0:
+            return out
+        width = int(steps - filled[rows].min())
+        P, V = p[rows], v[rows]
+        dw, s1w, s2w = dj[:width], s1[:width], s2[:width]
+        vel_t = np.empty((len(rows), width, 3))
+        pos_t = np.empty((len(rows), width, 3))
+        vel_t[..., :2] = V[:, None, :2] * dw[None, :, None]
+        vel_t[..., 2] = V[:, 2:3] * dw - g_dt * s1w
+        pos_t[..., :2] = P[:, None, :2] + dt * V[:, None, :2] * s1w[None, :, None]
+        pos_t[..., 2] = P[:, 2:3] + dt * (V[:, 2:3] * s1w - g_dt * s2w)
+        rolling = (P[:, 2] <= r + 1.0) & (np.abs(V[:, 2]) < 1.0)
         if rolling.any():
-            v[rolling, 2] = 0.0
-            hs = np.hypot(v[rolling, 0], v[rolling, 1])
-            v[rolling, :2] *= (np.maximum(hs - BALL_ROLL_DECEL * dt, 0.0) / np.maximum(hs, 1e-6))[:, None]
-        v[~rolling, 2] -= g_dt
-        v *= drag
-        p += v * dt
-        ax, ay = np.abs(p[:, 0]), np.abs(p[:, 1])
-        contact = (p[:, 2] < r) | (p[:, 2] > ceiling) | (ax > wall_x) | (ay > wall_y) | (ax + ay > corner_lim)
-        if contact.any():
-            _bounce(p, v, contact, ax, ay, corner_lim)
-        out[:, k, :3] = p
-        out[:, k, 3:] = v
-    return out
+            rr = np.flatnonzero(rolling)
+            h0 = np.hypot(V[rr, 0], V[rr, 1])
+            u = V[rr, :2] / np.maximum(h0, 1e-6)[:, None]
+            h = np.maximum(dw * (h0[:, None] + c) - c, 0.0)
+            h[:, 0] = np.maximum(h0 - a, 0.0) * d
+            vel_t[rr, :, :2] = u[:, None, :] * h[..., None]
+            vel_t[rr, :, 2] = 0.0
+            pos_t[rr, :, :2] = P[rr, None, :2] + dt * u[:, None, :] * np.cumsum(h, axis=1)[..., None]
+            pos_t[rr, :, 2] = P[rr, 2:3]
+        ax, ay, z = np.abs(pos_t[..., 0]), np.abs(pos_t[..., 1]), pos_t[..., 2]
+        # Contacts that change the ball (one inside a goal mouth flies on), and flight coming to roll.
+        mouth = (ax < GOAL_HALF_WIDTH - r) & (z < GOAL_HEIGHT - r)
+        event = (z < r) | (z > ceiling) | (ax > wall_x) | (((ay > wall_y) | (ax + ay > corner_lim)) & ~mouth)
+        event[:, 1:] |= ~rolling[:, None] & (z[:, :-1] <= r + 1.0) & (np.abs(vel_t[:, :-1, 2]) < 1.0)
+        event |= cols[None, :width] >= (steps - filled[rows])[:, None]
+        free = np.where(event.any(axis=1), np.argmax(event, axis=1), width)  # event-free steps per row
+        kk, cc = np.nonzero(cols[None, :width] < free[:, None])
+        out[rows[kk], filled[rows][kk] + cc, :3] = pos_t[kk, cc]
+        out[rows[kk], filled[rows][kk] + cc, 3:] = vel_t[kk, cc]
+        moved = free > 0
+        p[rows[moved]] = pos_t[moved, free[moved] - 1]
+        v[rows[moved]] = vel_t[moved, free[moved] - 1]
+        filled[rows] += free
+        at = rows[filled[rows] < steps]
+        if len(at):
+            ps, vs = p[at], v[at]
+            step_ball(ps, vs, dt)
+            p[at], v[at] = ps, vs
+            out[at, filled[at], :3] = ps
+            out[at, filled[at], 3:] = vs
+            filled[at] += 1
 
 
 def _bounce(p: np.ndarray, v: np.ndarray, rows: np.ndarray, ax: np.ndarray, ay: np.ndarray, corner_lim: float) -> None:

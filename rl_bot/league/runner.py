@@ -4,9 +4,9 @@ results of finished games on their way to the :mod:`~rl_bot.league.actor`.
 ``LeagueEnvRunner`` is RLlib's ``MultiAgentEnvRunner`` with three additions, all inert until the driver sends a
 plan with :meth:`LeagueEnvRunner.set_league_plan`:
 
-- every new episode draws the module that plays its whole orange team (``main`` with ``main_share``, else a pool
-  member by the plan's probabilities) and notes the member it plays; the episode keeps both to its end, across
-  ``sample()`` calls;
+- every new episode gets the module that plays its whole orange team (``main`` with ``main_share``, else the pool
+  member the runner drew for this ``sample()`` call by the plan's probabilities) and notes the member it plays; the
+  episode keeps both to its end, across ``sample()`` calls;
 - snapshot slots: when the plan puts a new snapshot in a slot, the runner fetches its weights from the league actor
   and loads them only once no running game uses the slot (until then new games do not draw it). So a game always
   ends against the weights it started with, and no game is ever cut short for a pool change;
@@ -96,6 +96,7 @@ class LeagueEnvRunner(MultiAgentEnvRunner):
             # Games dropped by a reset (an env failure) never end: forget them so their slots can change.
             self.league.forget_all_but(e.id_ for e in self._ongoing_episodes if e is not None)
             self.league.load_idle(self._load_slot)
+            self.league.new_round(float(self._league_rng.random()))
         return super().sample(*args, **kwargs)
 
     # ------------------------------------------------------------------------------------------- results

@@ -5,6 +5,7 @@ checkpoint); eval of a 2v2 run plays 2v2; bench compares league on and off."""
 
 import csv
 import json
+import math
 import re
 import shutil
 
@@ -98,8 +99,10 @@ def test_snapshots_replaced_and_pruned_mid_game_lose_no_game(tmp_path, ray_guard
         overrides(
             tiny(
                 run={"name": "churn", "seed": 11},
-                env={"no_touch_timeout_s": 6, "game_timeout_s": 8},  # up to 120 steps
-                ppo={"train_batch_size": 200, "minibatch_size": 100},  # 50 steps per env per iteration
+                # games of at most 90 steps, 100 steps per env per iteration: every env ends a game every iteration,
+                # and most games span two iterations (so two slot changes)
+                env={"no_touch_timeout_s": 3, "game_timeout_s": 6},
+                ppo={"train_batch_size": 400, "minibatch_size": 200},
                 resources={"num_envs_per_env_runner": 4},
                 league={
                     "enabled": True,
@@ -121,7 +124,8 @@ def test_snapshots_replaced_and_pruned_mid_game_lose_no_game(tmp_path, ray_guard
         for it in range(1, 11):
             league.before_iteration(it)
             result = algo.train()
-            episodes += int(result["env_runners"].get("env/episodes_sum", 0))
+            ended = result["env_runners"].get("env/episodes_sum", 0.0)  # NaN: none ended this iteration
+            episodes += 0 if math.isnan(ended) else int(ended)
             league.after_iteration(it, 0)
             if it in (4, 7):  # prune the newest snapshot by hand while games against it run
                 newest = ray.get(league.actor.state.remote())["members"][-1]["id"]

@@ -7,7 +7,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from rl_bot.league.assignment import OpponentBook, draw_module
+from rl_bot.league.assignment import OpponentBook, draw_pool_module
 from rl_bot.league.runner import OrangeAssignment
 
 
@@ -18,27 +18,43 @@ def test_every_orange_car_gets_the_episode_module_and_blue_plays_main():
     assert pickle.loads(pickle.dumps(m))("orange-0") == "opp_1"  # episodes carry it to the learner
 
 
-def draws(probs, ready, n=20000, seed=0):
+def rounds(book, n=20000, seed=0, games_per_round=4):
+    """Module counts of ``n`` games, ``games_per_round`` games started per round (a sample() call)."""
     rng = np.random.default_rng(seed)
-    return Counter(draw_module(probs, ready, float(rng.random())) for _ in range(n)), n
+    counts = Counter()
+    for k in range(n):
+        if k % games_per_round == 0:
+            book.new_round(float(rng.random()))
+        counts[book.start(f"g{k}", float(rng.random()))] += 1
+        book.finish(f"g{k}")
+    return counts, n
 
 
-def test_draws_follow_the_plan_probabilities():
+def test_games_follow_the_plan_probabilities_with_one_pool_member_per_round():
     probs = {"main": 0.2, "rule": 0.5, "opp_0": 0.3, "opp_1": 0.0}
-    counts, n = draws(probs, {"rule", "opp_0", "opp_1"})
+    book = OpponentBook()
+    book.set_plan({"module_probs": probs, "module_members": {"rule": "rule", "opp_0": "s1", "opp_1": "s2"}}, str)
+    book.load_idle(lambda s, w: None)
+    counts, n = rounds(book)
     for module, p in probs.items():
-        assert counts[module] / n == pytest.approx(p, abs=0.012)
+        assert counts[module] / n == pytest.approx(p, abs=0.015)
+    # within a round every league game plays the same member
+    book.new_round(0.99)
+    assert {book.start(f"r{k}", 0.5 + k / 100) for k in range(40)} == {"opp_0"}
 
 
 def test_a_slot_that_is_not_ready_gives_its_share_to_the_other_members_not_to_main():
     probs = {"main": 0.2, "rule": 0.2, "opp_0": 0.6}
-    counts, n = draws(probs, {"rule"})  # opp_0 waits for its running games to end
+    assert draw_pool_module(probs, {"rule"}, 0.99) == "rule"  # opp_0 waits for its running games to end
+    assert draw_pool_module(probs, set(), 0.5) is None
+    book = OpponentBook()
+    book.set_plan({"module_probs": probs, "module_members": {"rule": "rule", "opp_0": "s"}}, lambda m: None)
+    book.games["old"] = ("opp_0", "older")  # a running game blocks the slot: no load
+    book.loaded["opp_0"] = "older"
+    counts, n = rounds(book, n=5000)
     assert counts["opp_0"] == 0
-    assert counts["main"] / n == pytest.approx(0.2, abs=0.012)
-    assert counts["rule"] / n == pytest.approx(0.8, abs=0.012)
-    # nothing ready: every game is self-play
-    counts, n = draws(probs, set(), n=2000)
-    assert counts == Counter({"main": 2000})
+    assert counts["main"] / n == pytest.approx(0.2, abs=0.02)
+    assert counts["rule"] / n == pytest.approx(0.8, abs=0.02)
 
 
 WEIGHTS = {f"snap-{k:04d}": {"w": k} for k in range(1, 10)}
@@ -63,6 +79,7 @@ def test_a_slot_takes_new_weights_only_once_its_games_have_ended():
     book.set_plan(plan({"opp_0": "snap-0001"}), fetch)
     book.load_idle(load)
     assert loaded == {"opp_0": {"w": 1}} and book.ready() == {"opp_0"}
+    assert book.new_round(0.5) == "opp_0"
     assert book.start("g1", 0.5) == "opp_0"
     assert book.start("g2", 0.5) == "opp_0"
 
@@ -70,12 +87,15 @@ def test_a_slot_takes_new_weights_only_once_its_games_have_ended():
     book.set_plan(plan({"opp_0": "snap-0002", "rule": "rule"}), fetch)
     assert book.load_idle(load) == [] and loaded["opp_0"] == {"w": 1}  # g1, g2 keep their opponent's weights
     assert "opp_0" not in book.ready()
-    assert {book.start(f"n{k}", 0.1 + k / 200) for k in range(50)} == {"rule"}  # new games avoid the busy slot
+    assert {book.start("n", 0.5)} == {"main"}  # the round's member left the plan: no league game until a new round
+    book.finish("n")
+    assert {book.new_round(k / 50) for k in range(50)} == {"rule"}  # new rounds avoid the busy slot
     assert book.finish("g1") == ("opp_0", "snap-0001")  # recorded against the member it started with
     assert book.load_idle(load) == []  # g2 still plays
     assert book.finish("g2") == ("opp_0", "snap-0001")
     assert book.load_idle(load) == ["opp_0"] and loaded["opp_0"] == {"w": 2}
-    assert book.start("g3", 0.25) == "opp_0" and book.finish("g3") == ("opp_0", "snap-0002")
+    assert book.new_round(0.25) == "opp_0"
+    assert book.start("g3", 0.5) == "opp_0" and book.finish("g3") == ("opp_0", "snap-0002")
     assert fetched == ["snap-0001", "snap-0002"]  # each snapshot's weights fetched once
 
 
@@ -83,7 +103,8 @@ def test_a_member_pruned_while_its_games_run_is_still_the_recorded_opponent():
     book = OpponentBook()
     book.set_plan(plan({"opp_1": "snap-0003"}), WEIGHTS.get)
     book.load_idle(lambda s, w: None)
-    book.start("g", 0.5)
+    book.new_round(0.5)
+    assert book.start("g", 0.5) == "opp_1"
     book.set_plan(plan({"rule": "rule"}), WEIGHTS.get)  # snap-0003 retired: its slot leaves the plan
     assert book.ready() == {"rule"}
     assert book.finish("g") == ("opp_1", "snap-0003")
@@ -94,7 +115,8 @@ def test_games_dropped_by_a_reset_are_forgotten_and_free_their_slot():
     book, loaded = OpponentBook(), {}
     book.set_plan(plan({"opp_0": "snap-0001"}), WEIGHTS.get)
     book.load_idle(loaded.__setitem__)
-    book.start("lost", 0.5)
+    book.new_round(0.5)
+    assert book.start("lost", 0.5) == "opp_0"
     book.set_plan(plan({"opp_0": "snap-0002"}), WEIGHTS.get)
     assert book.load_idle(loaded.__setitem__) == []
     book.forget_all_but(["other"])
