@@ -23,9 +23,9 @@ SCALE_ANCHOR_RATING = 1500.0
 
 #: ``rl-bot calibrate --games 200 --team-size N`` (rule fixed at 1500); the games and intervals are in docs/league.md.
 CALIBRATED_RATINGS: dict[int, dict[str, float]] = {
-    1: {RANDOM: 840.0, RULE_BASIC: 1162.0, RULE: 1500.0},
-    2: {RANDOM: 959.0, RULE_BASIC: 1309.0, RULE: 1500.0},
-    3: {RANDOM: 1038.0, RULE_BASIC: 1274.0, RULE: 1500.0},
+    1: {RANDOM: 840.0, RULE_BASIC: 1161.0, RULE: 1500.0},
+    2: {RANDOM: 952.0, RULE_BASIC: 1304.0, RULE: 1500.0},
+    3: {RANDOM: 1050.0, RULE_BASIC: 1286.0, RULE: 1500.0},
 }
 
 
