@@ -70,3 +70,21 @@ class DropUntrainedAgents(ConnectorV2):
                 for key in [k for k in column if isinstance(k, tuple) and len(k) == 3 and k[2] not in self.trainable]:
                     del column[key]
         return batch
+
+
+#: The PPO timers ``perf/sample_time_s`` and ``perf/learn_time_s`` come from (``result["timers"]``).
+ITERATION_TIMERS = (("timers", "env_runner_sampling_timer"), ("timers", "learner_update_timer"))
+
+
+def per_iteration_timers(algo: Any) -> None:
+    """Make the PPO timers report each iteration's own time.
+
+    RLlib 2.60's ``Algorithm.training_step`` logs them with ``MetricsLogger.log_time`` and its default reduction, an
+    EMA with coefficient 0.01, so a result shows about the first iteration's time for ever. Internal: the logger
+    keeps the reduction of the first stats object created under a key, so re-creating the key as a mean over a
+    window of one (public ``delete`` / ``log_value``) before the next iteration changes what the timers report.
+    Call after ``build_algo()`` and after a restore (restored metrics bring their old stats objects back).
+    """
+    for key in ITERATION_TIMERS:
+        algo.metrics.delete(*key, key_error=False)
+        algo.metrics.log_value(key, float("nan"), reduce="mean", window=1)

@@ -317,6 +317,7 @@ def run(p: TrainPlan, quiet: bool = False) -> TrainSummary:
     import ray
 
     from rl_bot.algo import build_ppo_config
+    from rl_bot.compat import per_iteration_timers
     from rl_bot.tracking import MlflowTracker, select_metrics
 
     cfg = p.cfg
@@ -356,6 +357,7 @@ def run(p: TrainPlan, quiet: bool = False) -> TrainSummary:
             base = p.resume_state
             _save_resumed_config(cfg, cfg_path, base.iteration)
             say(f"resumed from {p.resume_from} at iteration {algo.iteration}")
+        per_iteration_timers(algo)
         if cfg.league.enabled:
             from rl_bot.league.driver import LeagueDriver
 

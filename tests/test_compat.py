@@ -68,3 +68,32 @@ def test_learner_results_name_only_trained_modules(league_episodes):
     _, learner, episodes = league_episodes
     results = learner.update(episodes=copy.deepcopy(episodes))
     assert "main" in results and "rule" not in results
+
+
+def test_ppo_timers_report_each_iteration_not_an_ema_of_the_first():
+    import time
+    from types import SimpleNamespace
+
+    from ray.rllib.utils.metrics import ENV_RUNNER_SAMPLING_TIMER, LEARNER_UPDATE_TIMER, TIMERS
+    from ray.rllib.utils.metrics.metrics_logger import MetricsLogger
+
+    from rl_bot.compat import ITERATION_TIMERS, per_iteration_timers
+
+    assert set(ITERATION_TIMERS) == {(TIMERS, ENV_RUNNER_SAMPLING_TIMER), (TIMERS, LEARNER_UPDATE_TIMER)}
+    algo = SimpleNamespace(metrics=MetricsLogger(root=True))
+    key = ITERATION_TIMERS[1]
+
+    def iteration(seconds):  # what PPO.training_step does with its timers
+        with algo.metrics.log_time(key):
+            time.sleep(seconds)
+        return algo.metrics.reduce()[key[0]][key[1]].peek()
+
+    assert iteration(0.2) == pytest.approx(0.2, abs=0.05)
+    assert iteration(0.01) > 0.15  # RLlib's default: an EMA (coefficient 0.01) that barely moves
+    per_iteration_timers(algo)
+    assert iteration(0.01) == pytest.approx(0.01, abs=0.05)
+    assert iteration(0.2) == pytest.approx(0.2, abs=0.05)
+    restored = SimpleNamespace(metrics=MetricsLogger(root=True))
+    restored.metrics.set_state(algo.metrics.get_state())  # a checkpoint keeps the window-1 timer
+    algo = restored
+    assert iteration(0.01) == pytest.approx(0.01, abs=0.05)

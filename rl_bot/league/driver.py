@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import pickle
 import time
 from pathlib import Path
@@ -46,6 +47,18 @@ def main_weights(algo: Any) -> dict[str, Any]:
     return _to_numpy(state[COMPONENT_LEARNER][COMPONENT_RL_MODULE][MAIN])
 
 
+EVAL_NICE = 10
+
+
+def _yield_cpu() -> None:
+    """Run the calling thread at nice ``EVAL_NICE``: evaluation games take the CPU time training leaves idle
+    (the kernel gives a nice-10 thread about a tenth of a busy core's time), so they do not slow training."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, 0, EVAL_NICE)  # Linux: 0 is the calling thread
+    except (AttributeError, OSError):  # no setpriority (Windows) or not allowed: run at normal priority
+        pass
+
+
 class EvalWorker:
     """Plays the periodic evaluation games (main with sampled actions against a built-in opponent, sides
     alternating, all games at once in one batched game) in its own actor, while training goes on."""
@@ -58,6 +71,7 @@ class EvalWorker:
         from rl_bot.evaluate import ModulePolicy
 
         torch.set_num_threads(1)
+        _yield_cpu()
         self.cfg = validate_config(cfg)
         self.opponent, self.rating = opponent, rating
         self.policy = ModulePolicy(inference_module(self.cfg), explore=True, seed=self.cfg.run.seed)
@@ -67,6 +81,7 @@ class EvalWorker:
         from rl_bot.evaluate import builtin_policy, play_match
 
         t0 = time.perf_counter()
+        _yield_cpu()
         self.policy.module.set_state(weights)
         self.policy.reseed(self.cfg.run.seed + iteration)
         lc = self.cfg.league

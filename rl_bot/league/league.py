@@ -344,7 +344,7 @@ class League:
             m = self.find(mid)
             module_probs[m.module] = (1.0 - share) * prob
             members[m.module] = mid
-        return {"module_probs": module_probs, "module_members": members}
+        return {"module_probs": module_probs, "module_members": members, "round_steps": self.cfg.round_steps}
 
     # ------------------------------------------------------------------------------------------- records
 
