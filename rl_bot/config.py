@@ -384,7 +384,7 @@ class LeagueConfig(_Section):
         4.0, ge=0, description="pfsp/difficulty: the rating expectation counts as this many games in p."
     )
     eval_every_n_iterations: int | None = Field(
-        5,
+        10,
         ge=1,
         description="Every N iterations start eval_games real games of main vs the rule bot in a background actor "
         "(training goes on) and log league/eval_* when they finish (null: off).",
