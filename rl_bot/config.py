@@ -312,15 +312,13 @@ class LeagueConfig(_Section):
         0.8,
         ge=0,
         lt=1,
-        description="Share of games (of rounds: league.round_steps) in which orange is the current main (plain "
-        "self-play).",
+        description="Share of games in which orange is the current main (plain self-play).",
     )
     round_steps: int = Field(
         1000,
         ge=1,
-        description="Env steps (per env) of an env runner's round: a league round (probability 1 - main_share) "
-        "starts all its games against one pool member drawn for it, a self-play round against main; so at most "
-        "about one frozen network runs per step (docs/league.md).",
+        description="Env steps (per env) an env runner keeps the pool member it drew (a round): its new games "
+        "that are not self-play play that member, so about one frozen network runs per step (docs/league.md).",
     )
     pfsp_weighting: Literal["hard", "variance"] = Field(
         "variance",

@@ -3,18 +3,15 @@
 
 Rules:
 
-- the runner plays in *rounds* of ``round_steps`` env steps (per env). A round is a league round with probability
-  ``1 - main_share``: it draws one pool member from the plan's probabilities among the members whose module is
-  ready (a built-in is always ready; a snapshot slot is ready when it holds the weights of the member the plan puts
-  there), and every game that starts in it plays that member. Every other round is self-play: its games play
-  ``main``. Over rounds that is the plan's distribution (``main`` with ``main_share``, member ``m`` with its planned
-  probability);
-- a new round starts at the first ``sample()`` call after ``round_steps`` env steps, or as soon as a league round's
+- the runner plays in *rounds* of ``round_steps`` env steps (per env). A round draws one pool member from the plan's
+  probabilities among the members whose module is ready (a built-in is always ready; a snapshot slot is ready when
+  it holds the weights of the member the plan puts there). A game that starts in the round plays ``main`` with
+  ``main_share``, else the round's member; over rounds that is the plan's distribution;
+- a new round starts at the first ``sample()`` call after ``round_steps`` env steps, or as soon as the round's
   member is no longer ready (retired, or its slot waits for new weights);
 - why rounds: a frozen opponent costs its forward pass (a rule bot's planning, a snapshot's LSTM) on every env step
-  in which it has a game, however few games. Drawing per game would keep several members busy in every step; with
-  rounds, one member is busy in about a league round's share of the steps plus the tails of its games into the
-  next round (measured in docs/league.md);
+  in which it has a game, however few games. Drawing the member per game keeps several pool members busy in every
+  step; with rounds about as long as the longest game, about one is (plus the tails of the previous round's games);
 - a game keeps its module and the member it was drawn against to its end, whatever the plan says meanwhile;
 - a slot takes the weights of a new member only when no running game uses it; until then it is not drawn.
 """
@@ -85,35 +82,32 @@ class OpponentBook:
         }
 
     def new_round(self, u: float) -> str | None:
-        """Start a round (``u`` uniform in [0, 1)): a league round with probability ``1 - main_share`` draws its
-        pool member; returns its module (None: a self-play round, or no member ready)."""
-        self.round_module, self.round_age, self.round_started = None, 0.0, True
-        if self.plan is None:
-            return None
-        q = 1.0 - self.plan["module_probs"].get(MAIN, 1.0)
-        if u < q:
-            self.round_module = draw_pool_module(self.plan["module_probs"], self.ready(), u / q)
+        """Start a round: draw its pool member (``u`` uniform in [0, 1)); returns its module (None: none ready)."""
+        self.round_age, self.round_started = 0.0, True
+        self.round_module = draw_pool_module(self.plan["module_probs"], self.ready(), u) if self.plan else None
         return self.round_module
 
     def round_over(self) -> bool:
         """Whether the next ``sample()`` call starts a new round: none started yet, the round has lasted the plan's
-        ``round_steps`` env steps, or its member is no longer ready (left the plan, slot waiting for new weights)."""
+        ``round_steps`` env steps, or its member is not ready (left the plan, slot waiting for new weights)."""
         if self.plan is None:
             return False
         if not self.round_started or self.round_age >= self.plan.get("round_steps", 1):
             return True
-        return self.round_module is not None and self.round_module not in self.ready()
+        return self.round_module not in self.ready()
 
     def advance(self, env_steps_per_env: float) -> None:
         """Count env steps (per env) played in the round."""
         self.round_age += env_steps_per_env
 
-    def start(self, game_id: str) -> str | None:
-        """The module of a new game (None without a plan): the round's member while it is ready, else ``main``;
-        noted with the member it plays."""
+    def start(self, game_id: str, u: float) -> str | None:
+        """The module of a new game (None without a plan): ``main`` when ``u < main_share`` or the round has no
+        ready member, else the round's member; noted with the member it plays. ``u`` is uniform in [0, 1)."""
         if self.plan is None:
             return None
-        module = self.round_module if self.round_module in self.ready() else MAIN
+        share = self.plan["module_probs"].get(MAIN, 1.0)
+        pool = self.round_module if self.round_module in self.ready() else None
+        module = MAIN if u < share or pool is None else pool
         self.games[game_id] = (module, self.plan["module_members"].get(module, MAIN))
         return module
 

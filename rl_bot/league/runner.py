@@ -4,10 +4,9 @@ results of finished games on their way to the :mod:`~rl_bot.league.actor`.
 ``LeagueEnvRunner`` is RLlib's ``MultiAgentEnvRunner`` with three additions, all inert until the driver sends a
 plan with :meth:`LeagueEnvRunner.set_league_plan`:
 
-- every new episode gets the module that plays its whole orange team: the pool member of the current round of
-  ``league.round_steps`` env steps (a league round, probability ``1 - main_share``, member drawn by the plan's
-  probabilities), else ``main``; it notes the member played, and the episode keeps both to its end, across
-  ``sample()`` calls;
+- every new episode gets the module that plays its whole orange team: ``main`` with ``main_share``, else the pool
+  member the runner drew for its current round of ``league.round_steps`` env steps (by the plan's probabilities);
+  it notes the member played, and the episode keeps both to its end, across ``sample()`` calls and rounds;
 - snapshot slots: when the plan puts a new snapshot in a slot, the runner fetches its weights from the league actor
   and loads them only once no running game uses the slot (until then new games do not draw it). So a game always
   ends against the weights it started with, and no game is ever cut short for a pool change;
@@ -89,7 +88,7 @@ class LeagueEnvRunner(MultiAgentEnvRunner):
         if self.league.plan is None:
             return
         self.league.load_idle(self._load_slot)
-        module = self.league.start(episode.id_)
+        module = self.league.start(episode.id_, float(self._league_rng.random()))
         episode.agent_to_module_mapping_fn = OrangeAssignment(module)
 
     def sample(self, *args: Any, **kwargs: Any) -> Any:

@@ -19,13 +19,13 @@ def test_every_orange_car_gets_the_episode_module_and_blue_plays_main():
 
 
 def rounds(book, n=40000, seed=0, games_per_round=2):
-    """Module counts of ``n`` games, ``games_per_round`` games started per round (a sample() call)."""
+    """Module counts of ``n`` games, ``games_per_round`` games started per round."""
     rng = np.random.default_rng(seed)
     counts = Counter()
     for k in range(n):
         if k % games_per_round == 0:
             book.new_round(float(rng.random()))
-        counts[book.start(f"g{k}")] += 1
+        counts[book.start(f"g{k}", float(rng.random()))] += 1
         book.finish(f"g{k}")
     return counts, n
 
@@ -38,11 +38,9 @@ def test_games_follow_the_plan_probabilities_with_one_pool_member_per_round():
     counts, n = rounds(book)
     for module, p in probs.items():
         assert counts[module] / n == pytest.approx(p, abs=0.015)
-    # every game of a league round plays its member; every game of a self-play round plays main
-    assert book.new_round(0.7) == "opp_0"  # 0.7 < 1 - main_share: a league round
-    assert {book.start(f"r{k}") for k in range(40)} == {"opp_0"}
-    assert book.new_round(0.9) is None
-    assert {book.start(f"s{k}") for k in range(40)} == {"main"}
+    # within a round every league game plays the same member
+    assert book.new_round(0.9) == "opp_0"
+    assert {book.start(f"r{k}", 0.2 + k / 50) for k in range(40)} == {"opp_0"}
 
 
 def test_a_slot_that_is_not_ready_gives_its_share_to_the_other_members_not_to_main():
@@ -82,14 +80,14 @@ def test_a_slot_takes_new_weights_only_once_its_games_have_ended():
     book.load_idle(load)
     assert loaded == {"opp_0": {"w": 1}} and book.ready() == {"opp_0"}
     assert book.new_round(0.5) == "opp_0"
-    assert book.start("g1") == "opp_0"
-    assert book.start("g2") == "opp_0"
+    assert book.start("g1", 0.5) == "opp_0"
+    assert book.start("g2", 0.5) == "opp_0"
 
     # snap-0002 replaces snap-0001 in the same slot while g1 and g2 still play
     book.set_plan(plan({"opp_0": "snap-0002", "rule": "rule"}), fetch)
     assert book.load_idle(load) == [] and loaded["opp_0"] == {"w": 1}  # g1, g2 keep their opponent's weights
     assert "opp_0" not in book.ready()
-    assert {book.start("n")} == {"main"}  # the round's member left the plan: no league game until a new round
+    assert {book.start("n", 0.5)} == {"main"}  # the round's member left the plan: no league game until a new round
     book.finish("n")
     assert {book.new_round(k / 50) for k in range(50)} == {"rule"}  # new rounds avoid the busy slot
     assert book.finish("g1") == ("opp_0", "snap-0001")  # recorded against the member it started with
@@ -97,7 +95,7 @@ def test_a_slot_takes_new_weights_only_once_its_games_have_ended():
     assert book.finish("g2") == ("opp_0", "snap-0001")
     assert book.load_idle(load) == ["opp_0"] and loaded["opp_0"] == {"w": 2}
     assert book.new_round(0.25) == "opp_0"
-    assert book.start("g3") == "opp_0" and book.finish("g3") == ("opp_0", "snap-0002")
+    assert book.start("g3", 0.5) == "opp_0" and book.finish("g3") == ("opp_0", "snap-0002")
     assert fetched == ["snap-0001", "snap-0002"]  # each snapshot's weights fetched once
 
 
@@ -106,7 +104,7 @@ def test_a_member_pruned_while_its_games_run_is_still_the_recorded_opponent():
     book.set_plan(plan({"opp_1": "snap-0003"}), WEIGHTS.get)
     book.load_idle(lambda s, w: None)
     book.new_round(0.5)
-    assert book.start("g") == "opp_1"
+    assert book.start("g", 0.5) == "opp_1"
     book.set_plan(plan({"rule": "rule"}), WEIGHTS.get)  # snap-0003 retired: its slot leaves the plan
     assert book.ready() == {"rule"}
     assert book.finish("g") == ("opp_1", "snap-0003")
@@ -118,7 +116,7 @@ def test_games_dropped_by_a_reset_are_forgotten_and_free_their_slot():
     book.set_plan(plan({"opp_0": "snap-0001"}), WEIGHTS.get)
     book.load_idle(loaded.__setitem__)
     book.new_round(0.5)
-    assert book.start("lost") == "opp_0"
+    assert book.start("lost", 0.5) == "opp_0"
     book.set_plan(plan({"opp_0": "snap-0002"}), WEIGHTS.get)
     assert book.load_idle(loaded.__setitem__) == []
     book.forget_all_but(["other"])
@@ -127,7 +125,7 @@ def test_games_dropped_by_a_reset_are_forgotten_and_free_their_slot():
 
 
 def test_without_a_plan_nothing_is_drawn():
-    assert OpponentBook().start("g") is None
+    assert OpponentBook().start("g", 0.5) is None
 
 
 def test_a_round_lasts_round_steps_env_steps_or_until_its_member_is_not_ready():
@@ -139,29 +137,16 @@ def test_a_round_lasts_round_steps_env_steps_or_until_its_member_is_not_ready():
     )
     assert book.round_over()  # nothing drawn yet
     book.load_idle(lambda s, w: None)
-    assert book.new_round(0.45) == "opp_0" and not book.round_over()
+    assert book.new_round(0.9) == "opp_0" and not book.round_over()
     book.advance(60)
     assert not book.round_over()  # 60 of 100 env steps
     book.advance(40)
     assert book.round_over()
-    book.new_round(0.45)
-    assert book.start("g") == "opp_0"  # a game against snap-0001 runs in opp_0
+    book.new_round(0.9)
+    assert book.start("g", 0.9) == "opp_0"  # a game against snap-0001 runs in opp_0
     book.set_plan(
         {"module_probs": probs, "module_members": {"rule": "rule", "opp_0": "snap-0002"}, "round_steps": 100},
         WEIGHTS.get,
     )
     assert book.round_over()  # opp_0 waits for its game to end: the round's member is not ready
-    assert book.new_round(0.45) == "rule"
-    assert book.new_round(0.9) is None and not book.round_over()  # a self-play round lasts its steps too
-
-
-def test_at_the_default_main_share_four_rounds_in_five_run_no_frozen_network():
-    probs = {"main": 0.8, "rule": 0.15, "rule-basic": 0.05}
-    book = OpponentBook()
-    book.set_plan({"module_probs": probs, "module_members": {"rule": "rule", "rule-basic": "rule-basic"}}, str)
-    counts, n = rounds(book, n=40000, games_per_round=1)
-    for module, p in probs.items():
-        assert counts[module] / n == pytest.approx(p, abs=0.015)
-    rng = np.random.default_rng(1)
-    kinds = Counter(book.new_round(float(rng.random())) for _ in range(4000))
-    assert kinds[None] / 4000 == pytest.approx(0.8, abs=0.03)  # self-play rounds: no frozen network runs
+    assert book.new_round(0.9) == "rule" and not book.round_over()
