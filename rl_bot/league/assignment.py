@@ -122,8 +122,14 @@ class OpponentBook:
             del self.games[gid]
 
     def status(self) -> dict[str, Any]:
-        """Loaded and pending slots and games in flight per module."""
+        """Loaded and pending slots, games in flight per module, and the current round's module and age."""
         in_flight: dict[str, int] = {}
         for module, _ in self.games.values():
             in_flight[module] = in_flight.get(module, 0) + 1
-        return {"loaded": dict(self.loaded), "pending": sorted(self.pending), "in_flight": in_flight}
+        return {
+            "loaded": dict(self.loaded),
+            "pending": sorted(self.pending),
+            "in_flight": in_flight,
+            "round_module": self.round_module,
+            "round_age": self.round_age,
+        }

@@ -158,6 +158,9 @@ def test_snapshots_replaced_and_pruned_mid_game_lose_no_game(tmp_path, ray_guard
     # games that were still running when their snapshot left the pool were recorded against it afterwards
     late = [r for r in rows if r["opponent"] in retired and int(r["iteration"]) > retired[r["opponent"]]]
     assert late, "no game outlived its opponent's retirement; the test did not exercise mid-game changes"
+    # rounds are counted in env steps per env: round_steps 1 starts one every sample() call, whose 400 env steps
+    # are 100 steps of each of the 4 envs (episode chunks summed over the envs, divided by their number)
+    assert 95 <= status["round_age"] <= 110, status
     # each slot holds the weights of the member the runner says it loaded
     assert status["loaded"]
     for slot, member in status["loaded"].items():
