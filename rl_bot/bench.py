@@ -198,14 +198,24 @@ class PeakMemory:
         self._thread.join()
 
 
+def iterations_per_hour(history: list[dict[str, float]]) -> float:
+    """Iterations after the first per hour of the run's wall clock (``perf/wall_time_s`` after each iteration's
+    training step), so the driver's work between iterations counts; one iteration: its own training time."""
+    if len(history) < 2:
+        return 3600.0 / history[0]["perf/iteration_time_s"]
+    return 3600.0 * (len(history) - 1) / (history[-1]["perf/wall_time_s"] - history[0]["perf/wall_time_s"])
+
+
 def bench_train(
     cfg: TrainConfig, iterations: int, num_env_runners: int | None = None, league: bool | None = None
 ) -> dict[str, float]:
     """Real PPO iterations on local Ray (MLflow off, temp outputs); medians of all iterations but the first.
 
     The league runs as configured (snapshots, periodic evaluation in its background actor); ``league_time_s`` is
-    the driver's league work per iteration. ``iterations_per_hour`` is the run's whole training time, iterations
-    with an evaluation included, over its iterations: the figure to compare league on and off with.
+    the driver's league work per iteration. ``iterations_per_hour`` is measured on the run's wall clock from the end
+    of the first iteration to the end of the last (training, the league's work between iterations and iterations
+    with an evaluation beside them included): the figure to compare league on and off with. ``evaluations``
+    counts the periodic evaluations that finished.
     """
     from rl_bot.train import TrainPlan, run
 
@@ -237,8 +247,9 @@ def bench_train(
         "learn_time_s": med("perf/learn_time_s"),
         "learn_s_per_1000_agent_steps": med("perf/learn_s_per_1000_agent_steps"),
         "peak_memory_gib": mem.peak_bytes / 2**30,
-        "iterations_per_hour": 3600.0 * len(rows) / sum(r["perf/iteration_time_s"] for r in rows),
+        "iterations_per_hour": iterations_per_hour(summary.history),
         "iterations_measured": len(rows),
+        "evaluations": sum("league/eval_iteration" in r for r in summary.history),
     }
 
 
@@ -322,12 +333,19 @@ def run_bench(
             )
     footer = []
     if league_compare and not skip_train:
-        on = next(t for t in out["train"] if t["league"])
-        off = next(t for t in out["train"] if not t["league"])
+        # the league-switched run against the run at the same env runner count (the scaling runs use fewer)
+        other = out["train"][-1]
+        same = next(t for t in out["train"][:-1] if t["num_env_runners"] == other["num_env_runners"])
+        on, off = (same, other) if same["league"] else (other, same)
         out["league_cost"] = 1.0 - on["iterations_per_hour"] / off["iterations_per_hour"]
+        evals = (
+            f"{on['evaluations']} periodic evaluation(s) included"
+            if on["evaluations"]
+            else "no periodic evaluation finished in these iterations (use more --iterations to include it)"
+        )
         footer = [
             f"League on runs {on['iterations_per_hour'] / off['iterations_per_hour']:.2f}x league off's iterations per "
-            f"hour (cost {100 * out['league_cost']:.0f} %), evaluation included.",
+            f"hour (cost {100 * out['league_cost']:.0f} %); {evals}.",
             "",
         ]
     lines = [

@@ -36,6 +36,11 @@ class CheckpointState:
     wall_time_s: float
 
 
+
+def run_dir_of(ckpt: Path) -> Path:
+    """The run directory a checkpoint folder belongs to (``RUN_DIR/checkpoints/iter_…``)."""
+    return ckpt.parent.parent
+
 def checkpoint_name(iteration: int) -> str:
     """Folder name for the checkpoint taken after ``iteration``."""
     return f"iter_{iteration:06d}"
@@ -101,15 +106,21 @@ def read_league_state(ckpt: Path) -> dict:
         state = json.loads(path.read_text())
         if not isinstance(state, dict):
             raise ValueError("not a league state")
-        missing = [k for k in LEAGUE_STATE_KEYS if k not in state]
-        if missing:
-            raise ValueError(f"no {', '.join(missing)}: written by an older rl-bot; start a new run")
-        return state
     except ValueError as e:
         raise ConfigError(
             [f"checkpoint {str(ckpt)!r} has a corrupt {LEAGUE_STATE_FILE} ({e}); resume from an earlier checkpoint"],
             "--resume",
         ) from None
+    missing = [k for k in LEAGUE_STATE_KEYS if k not in state]
+    if missing:
+        raise ConfigError(
+            [
+                f"checkpoint {str(ckpt)!r} has a {LEAGUE_STATE_FILE} written by an older rl-bot (no "
+                f"{', '.join(missing)}); its league cannot be resumed: start a new run"
+            ],
+            "--resume",
+        )
+    return state
 
 
 def write_state(ckpt_tmp: Path, state: CheckpointState) -> None:

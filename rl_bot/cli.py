@@ -6,16 +6,14 @@ import argparse
 import sys
 from pathlib import Path
 
-from rl_bot.config import ConfigError, TrainConfig, load_config
+from rl_bot.config import CONFIG_FILE, ConfigError, TrainConfig, load_config
 from rl_bot.train import EXIT_BAD_INPUT, add_train_args, train_command
 
 
 def eval_config(args: argparse.Namespace, ckpt: Path | None) -> TrainConfig:
     """The config whose game ``rl-bot eval`` plays: ``--config`` if given, else the checkpoint's run config, else
     the embedded default; ``--set`` and ``--team-size`` apply on top."""
-    from rl_bot.config import apply_overrides, read_yaml, validate_config
-    from rl_bot.evaluate import run_dir_of
-    from rl_bot.train import CONFIG_FILE
+    from rl_bot.checkpoints import run_dir_of
 
     overrides = list(args.overrides)
     if args.team_size is not None:
@@ -28,10 +26,7 @@ def eval_config(args: argparse.Namespace, ckpt: Path | None) -> TrainConfig:
             [f"{str(path)!r} is missing: the checkpoint's run has no config; pass --config with the run's game"],
             "--checkpoint",
         )
-    data, errors = apply_overrides(read_yaml(path), overrides)
-    if errors:
-        raise ConfigError(errors, str(path))
-    return validate_config(data, str(path))
+    return load_config(path, overrides)
 
 
 def _eval(args: argparse.Namespace) -> int:
@@ -101,8 +96,7 @@ def _calibrate(args: argparse.Namespace) -> int:
     try:
         if args.games < 1:
             raise ConfigError([f"--games must be >= 1 (got {args.games})"], "--games")
-        overrides = list(args.overrides) + ([f"env.team_size={args.team_size}"] if args.team_size else [])
-        cfg = load_config(args.config, overrides)
+        cfg = eval_config(args, None)
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT

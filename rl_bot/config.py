@@ -384,7 +384,7 @@ class LeagueConfig(_Section):
     eval_every_n_iterations: int | None = Field(
         10,
         ge=1,
-        description="Every N iterations start eval_games real games of main vs the rule bot in a background actor "
+        description="Every N iterations start eval_games real games of main vs eval_opponent in a background actor "
         "(training goes on) and log league/eval_* when they finish (null: off).",
     )
     eval_games: int = Field(10, ge=1, description="Games per periodic evaluation (played at once, batched).")
@@ -628,6 +628,10 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
             [f"<root>: expected a mapping of sections (like `ppo: {{lr: 1.0e-4}}`), got {type(data).__name__}"], str(p)
         )
     return data
+
+
+#: The resolved config a run writes into its run folder.
+CONFIG_FILE = "config.yaml"
 
 
 def load_config(path: str | Path | None = None, overrides: Iterable[str] = ()) -> TrainConfig:

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from rl_bot.checkpoints import latest_checkpoint, list_checkpoints
+from rl_bot.checkpoints import latest_checkpoint, list_checkpoints, run_dir_of
 from rl_bot.config import ConfigError, EnvConfig
 from rl_bot.env.game import NUM_ACTIONS, EpisodeStats, RLGymGame
 from rl_bot.league.elo import (
@@ -45,11 +45,6 @@ def resolve_checkpoint(path: str | Path) -> Path:
         [f"{str(p)!r} is neither a checkpoint folder (with {MODULE_SUBPATH}) nor a run directory with checkpoints"],
         "--checkpoint",
     )
-
-
-def run_dir_of(ckpt: Path) -> Path:
-    """The run directory a checkpoint folder belongs to (``RUN_DIR/checkpoints/iter_…``)."""
-    return ckpt.parent.parent
 
 
 # ------------------------------------------------------------------------------------------------ policies
@@ -168,11 +163,11 @@ def builtin_policy(name: str, seed: int = 0) -> Any:
 
 def snapshot_policy(ckpt: Path, member: str, explore: bool = True, seed: int = 0) -> tuple[ModulePolicy, float]:
     """A league snapshot of the checkpoint's run as a policy, and its rating in that checkpoint's league state
-    (the run's initial rating if the checkpoint does not know it); :class:`ConfigError` if there is no such
-    snapshot."""
+    (NaN, printed as unrated, if the checkpoint does not know it); :class:`ConfigError` if there is no such
+    snapshot or the league state is unreadable."""
     from rl_bot.algo import inference_module
     from rl_bot.checkpoints import LEAGUE_STATE_FILE
-    from rl_bot.config import read_yaml, validate_config
+    from rl_bot.config import CONFIG_FILE, read_yaml, validate_config
     from rl_bot.league.files import load_snapshot, snapshot_file
 
     run_dir = run_dir_of(ckpt)
@@ -186,14 +181,19 @@ def snapshot_policy(ckpt: Path, member: str, explore: bool = True, seed: int = 0
             ],
             "--opponent",
         )
-    cfg = validate_config(read_yaml(run_dir / "config.yaml"), str(run_dir / "config.yaml"))
+    cfg = validate_config(read_yaml(run_dir / CONFIG_FILE), str(run_dir / CONFIG_FILE))
     module = inference_module(cfg)
     module.set_state(load_snapshot(path))
     rating = math.nan
     state_file = ckpt / LEAGUE_STATE_FILE
     if state_file.is_file():
-        state = json.loads(state_file.read_text())
-        rating = next((m["rating"] for m in state["members"] + state["retired"] if m["id"] == member), rating)
+        try:
+            state = json.loads(state_file.read_text())
+            rating = next((m["rating"] for m in state["members"] + state["retired"] if m["id"] == member), rating)
+        except (ValueError, KeyError, TypeError) as e:
+            raise ConfigError(
+                [f"{str(state_file)!r} is unreadable ({e}); evaluate another checkpoint"], "--opponent"
+            ) from None
     return ModulePolicy(module, explore, seed), float(rating)
 
 

@@ -25,9 +25,11 @@ from rl_bot.checkpoints import (
     finalize,
     latest_checkpoint,
     read_league_state,
+    run_dir_of,
     write_state,
 )
 from rl_bot.config import (
+    CONFIG_FILE,
     ConfigError,
     TrainConfig,
     apply_overrides,
@@ -38,7 +40,6 @@ from rl_bot.config import (
     validate_config,
 )
 
-CONFIG_FILE = "config.yaml"
 EXIT_BAD_INPUT = 2
 
 
@@ -161,7 +162,7 @@ def league_resume_problems(saved: TrainConfig, cfg: TrainConfig, ckpt: Path) -> 
             state = read_league_state(ckpt)
         except ConfigError as e:
             return problems + e.errors
-        run_dir = ckpt.parent.parent
+        run_dir = run_dir_of(ckpt)
         snaps = [m["id"] for m in state["members"] if m["kind"] == "snapshot"]
         missing = [s for s in snaps if not snapshot_file(run_dir, s).is_file()]
         if missing:

@@ -1,9 +1,12 @@
+
 """rl-bot bench: every single-core layer is measured and reported; peak memory counts child processes."""
 
 import re
 import subprocess
 import sys
 import time
+
+import pytest
 
 from rl_bot.bench import PeakMemory
 from rl_bot.cli import main as cli
@@ -46,3 +49,12 @@ def test_peak_memory_includes_child_processes():
         time.sleep(2.0)
     proc.wait()
     assert with_child.peak_bytes - alone.peak_bytes > 250 * 2**20
+
+
+def test_iterations_per_hour_counts_wall_time_between_iterations_too():
+    from rl_bot.bench import iterations_per_hour
+
+    # 3 iterations of 2 s training each, with 1 s of driver work (league, evaluation start) after each
+    history = [{"perf/wall_time_s": 2.0 + 3.0 * k, "perf/iteration_time_s": 2.0} for k in range(3)]
+    assert iterations_per_hour(history) == pytest.approx(3600.0 / 3.0)
+    assert iterations_per_hour(history[:1]) == pytest.approx(1800.0)

@@ -162,6 +162,10 @@ class LeagueDriver:
         every = self.cfg.league.eval_every_n_iterations
         if every and iteration % every == 0:
             self.start_evaluation(iteration, weights)
+        if every:
+            # every iteration, so an evaluation that never finishes shows (running stays 1, skipped grows)
+            out["league/eval_running"] = float(self._eval_pending is not None)
+            out["league/eval_skipped"] = float(self.eval_skipped)
         out["perf/league_time_s"] = time.perf_counter() - t0
         out["perf/league_push_s"] = push_s
         return out

@@ -25,7 +25,7 @@ import numpy as np
 from rl_bot.config import LeagueConfig
 from rl_bot.league.elo import expected_score, is_rated, outcome_from_goals
 from rl_bot.league.opponents import RANDOM
-from rl_bot.league.ratings import RatingFit, fit_league, main_player
+from rl_bot.league.ratings import Z95, RatingFit, fit_league, main_player
 
 MAIN = "main"
 SLOT_PREFIX = "opp_"
@@ -245,7 +245,8 @@ class League:
     def refit(self) -> RatingFit:
         """Refit main's rating trajectory and every snapshot's rating from all rated games so far."""
         snaps = {m.id: m.iteration for m in self.members + self.retired if m.kind == "snapshot"}
-        want = [main_player(max(1, self.iteration))] + [m.id for m in self.members if not m.fixed]
+        # every fitted member's interval: retired snapshots stay in the table, and their ratings move too
+        want = [main_player(max(1, self.iteration))] + [m.id for m in self.members + self.retired if not m.fixed]
         init = self._fit.ratings if self._fit is not None else None
         fit = fit_league(
             [(t, mid, g, s) for (t, mid), (g, s) in self.results.items()],
@@ -367,7 +368,7 @@ class League:
 
     def main_interval(self) -> tuple[float, float]:
         """95 % interval of main's current rating."""
-        half = 1.959963984540054 * self.main_rating_sd
+        half = Z95 * self.main_rating_sd
         return self.main_rating - half, self.main_rating + half
 
     def metrics(self) -> dict[str, float]:
@@ -421,7 +422,7 @@ class League:
         ]
         for m in sorted(self.members, key=lambda m: -m.rating) + self.retired:
             rate = m.score_rate()
-            half = 1.959963984540054 * m.rating_sd
+            half = Z95 * m.rating_sd
             rows.append(
                 [
                     m.id,

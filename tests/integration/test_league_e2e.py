@@ -203,6 +203,9 @@ def test_train_with_league_records_games_and_resumes(project_home, ray_guard, ca
     assert games[-1] + unrated[-1] == len(rows) and games == sorted(games)
     evals = [v for _, v in history("league/eval_iteration")]
     assert sorted(evals) == [2.0, 4.0]  # both evaluations finished, the last one before the run ended
+    # whether an evaluation is running, and how many were skipped, every iteration (a stuck one shows)
+    assert [s for s, _ in history("league/eval_running")] == [1, 2, 3, 4]
+    assert dict(history("league/eval_running"))[2] == 1.0 and dict(history("league/eval_skipped"))[4] == 0.0
     assert history("league/eval_games_vs_rule")[-1][1] == 2.0
     league_artifacts = {a.path for a in client.list_artifacts(run_id, "league")}
     assert {"league/table.csv", "league/elo.png", "league/games.csv"} <= league_artifacts
@@ -286,4 +289,6 @@ def test_bench_league_compare_reports_both_runs(project_home, ray_guard, capsys)
     assert on and off, text
     assert int(on.group(1).replace(",", "")) > 0 and int(off.group(1).replace(",", "")) > 0
     assert re.search(r"evaluation every 2 iterations; league work \d+ ms/iter", text)
-    assert re.search(r"League on runs \d\.\d\dx league off's iterations per hour", text)
+    assert re.search(
+        r"League on runs \d\.\d\dx league off's iterations per hour \(cost -?\d+ %\); [12] periodic evaluation", text
+    )
