@@ -325,6 +325,11 @@ class LeagueConfig(_Section):
         description="pfsp: weight p(1-p) (variance: opponents main sometimes beats) or (1-p)^2 (hard: the ones it "
         "loses to), p = main's score rate vs the member (why variance is the default: docs/league.md).",
     )
+    no_touch_discount: bool = Field(
+        True,
+        description="Scale each member's sampling weight by the share of main's recent games against it that were "
+        "not no-touch timeouts (docs/league.md), so members that only give ball-less draws stop taking league games.",
+    )
     elo_window: float = Field(200.0, gt=0, description="elo_weighted: weight exp(-|rating gap| / elo_window).")
     recency_decay: float = Field(
         0.7, gt=0, le=1, description="recent_weighted: each older member weighs this times the next newer one."
@@ -377,7 +382,9 @@ class LeagueConfig(_Section):
         gt=0,
         description="How far main's rating may move per iteration (the sd of the random-walk prior of the fit).",
     )
-    win_rate_window: int = Field(50, ge=1, description="Rated games per opponent in the rolling score rates.")
+    win_rate_window: int = Field(
+        50, ge=1, description="Games per opponent in the rolling score rates (rated games) and touch rates (all)."
+    )
     prior_games: float = Field(
         4.0, ge=0, description="pfsp/difficulty: the rating expectation counts as this many games in p."
     )

@@ -7,6 +7,8 @@ Rules:
   probabilities among the members whose module is ready (a built-in is always ready; a snapshot slot is ready when
   it holds the weights of the member the plan puts there). A game that starts in the round plays ``main`` with
   ``main_share``, else the round's member; over rounds that is the plan's distribution;
+- successive games take ``u`` from a golden-ratio sequence, so any run of games holds its share of league games
+  within about two (independent draws scatter it: an iteration of a small batch could pass with none);
 - a new round starts at the first ``sample()`` call after ``round_steps`` env steps, or as soon as the round's
   member is no longer ready (retired, or its slot waits for new weights);
 - why rounds: a frozen opponent costs its forward pass (a rule bot's planning, a snapshot's LSTM) on every env step
@@ -22,6 +24,10 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from rl_bot.league.league import MAIN, SLOT_PREFIX
+
+#: The golden ratio's fractional part: u, u + g, u + 2g, ... (mod 1) fill [0, 1) evenly (a Weyl sequence). Env
+#: runners draw successive games' ``u`` (:meth:`OpponentBook.start`) this way.
+GOLDEN_STEP = (5**0.5 - 1) / 2
 
 
 def draw_pool_module(module_probs: dict[str, float], ready: set[str], u: float) -> str | None:

@@ -67,12 +67,18 @@ class Member:
     losses: int = 0
     unrated: int = 0  # games cut by the no-touch timeout
     recent: list[float] = field(default_factory=list)  # main's last rated scores against it (1 / 0.5 / 0)
+    recent_touched: list[int] = field(default_factory=list)  # main's last games against it: 0 = no-touch timeout
     removed_iteration: int | None = None
     removed_reason: str = ""
 
     def score_rate(self) -> float | None:
         """Main's mean score over the recent window (None before any rated game)."""
         return sum(self.recent) / len(self.recent) if self.recent else None
+
+    def touch_rate(self) -> float:
+        """Share of main's recent games against it that someone touched the ball in (not no-touch timeouts),
+        with one touched game as a prior: 1 before any game, 1 / (n + 1) after n no-touch games."""
+        return (sum(self.recent_touched) + 1) / (len(self.recent_touched) + 1)
 
 
 @dataclass(frozen=True)
@@ -214,6 +220,8 @@ class League:
             raise KeyError(f"no league member {opponent_id!r}")
         rated = is_rated(end)
         score = outcome_from_goals(goals_main, goals_opponent)
+        m.recent_touched.append(int(rated))  # only no-touch timeouts are unrated
+        del m.recent_touched[: -self.cfg.win_rate_window]
         if rated:
             m.games += 1
             m.wins += score == 1.0
@@ -331,6 +339,8 @@ class League:
             return {}
         p = np.array([self.p_estimate(m) for m in self.members])
         w = strategy_weights(self.cfg, self.members, self.main_rating, p)
+        if self.cfg.no_touch_discount:
+            w = w * np.array([m.touch_rate() for m in self.members])
         w = w / w.sum()
         return {m.id: float(x) for m, x in zip(self.members, w, strict=True)}
 

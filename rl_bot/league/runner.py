@@ -4,8 +4,8 @@ results of finished games on their way to the :mod:`~rl_bot.league.actor`.
 ``LeagueEnvRunner`` is RLlib's ``MultiAgentEnvRunner`` with three additions, all inert until the driver sends a
 plan with :meth:`LeagueEnvRunner.set_league_plan`:
 
-- every new episode gets the module that plays its whole orange team: ``main`` with ``main_share``, else the pool
-  member the runner drew for its current round of ``league.round_steps`` env steps (by the plan's probabilities);
+- every new episode gets the module that plays its whole orange team: ``main`` with ``main_share`` (spread evenly
+  over successive games), else the pool member the runner drew for its current round of ``league.round_steps`` env steps (by the plan's probabilities);
   it notes the member played, and the episode keeps both to its end, across ``sample()`` calls and rounds;
 - snapshot slots: when the plan puts a new snapshot in a slot, the runner fetches its weights from the league actor
   and loads them only once no running game uses the slot (until then new games do not draw it). So a game always
@@ -25,7 +25,7 @@ from ray.rllib.callbacks.callbacks import RLlibCallback
 from ray.rllib.env.multi_agent_env_runner import MultiAgentEnvRunner
 
 from rl_bot.env.rllib_env import episode_summary
-from rl_bot.league.assignment import OpponentBook
+from rl_bot.league.assignment import GOLDEN_STEP, OpponentBook
 from rl_bot.league.league import MAIN
 
 ORANGE_PREFIX = "orange"
@@ -56,6 +56,7 @@ class LeagueEnvRunner(MultiAgentEnvRunner):
         self._league_selfplay = 0
         self._league_actor: Any = None
         self._league_rng = np.random.default_rng([int(self.config.seed or 0), int(self.worker_index or 0), 7919])
+        self._league_u = float(self._league_rng.random())  # the next game's draw (see assign_league_opponent)
 
     @property
     def league_plan(self) -> dict[str, Any] | None:
@@ -88,7 +89,11 @@ class LeagueEnvRunner(MultiAgentEnvRunner):
         if self.league.plan is None:
             return
         self.league.load_idle(self._load_slot)
-        module = self.league.start(episode.id_, float(self._league_rng.random()))
+        # Successive games draw u from a golden-ratio sequence (random start): uniform in [0, 1) over many games,
+        # and any n consecutive games hold (1 - main_share) n league games within two, where independent
+        # draws would scatter that count; fewer iterations then pass with no league game at small batches.
+        module = self.league.start(episode.id_, self._league_u)
+        self._league_u = (self._league_u + GOLDEN_STEP) % 1.0
         episode.agent_to_module_mapping_fn = OrangeAssignment(module)
 
     def sample(self, *args: Any, **kwargs: Any) -> Any:

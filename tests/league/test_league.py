@@ -95,6 +95,24 @@ def test_prior_blends_elo_expectation_into_p():
     assert lg.p_estimate(m) == pytest.approx((4 + 4 * e) / 8)
 
 
+def test_no_touch_discount_moves_games_away_from_members_that_give_ball_less_draws():
+    lg = make_league(strategy="uniform")
+    for _ in range(3):  # three no-touch timeouts against snap-0001: touch rate (0 + 1) / (3 + 1)
+        lg.record_game("snap-0001", 0, 0, "no_touch")
+    lg.record_game("rule", 0, 1, "goal")  # touched: (1 + 1) / (1 + 1)
+    lg.record_game("snap-0002", 0, 0, "no_touch")  # (0 + 1) / (1 + 1); then one touched game: (1 + 1) / (2 + 1)
+    lg.record_game("snap-0002", 1, 0, "goal")
+    assert [lg.find(m).touch_rate() for m in ("rule", "snap-0001", "snap-0002")] == pytest.approx([1, 1 / 4, 2 / 3])
+    assert probs(lg) == pytest.approx(normalised(1, 1 / 4, 2 / 3))
+    lg.cfg = lg.cfg.model_copy(update={"no_touch_discount": False})
+    assert probs(lg) == pytest.approx([1 / 3] * 3)
+    # the window is win_rate_window games, rated or not
+    lg.cfg = lg.cfg.model_copy(update={"win_rate_window": 2})
+    for _ in range(2):
+        lg.record_game("snap-0001", 0, 1, "goal")
+    assert lg.find("snap-0001").recent_touched == [1, 1]
+
+
 def test_plan_splits_main_share_and_sampling_matches_it():
     lg = make_league(strategy="elo_weighted", main_share=0.3)
     plan = lg.plan()

@@ -7,7 +7,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from rl_bot.league.assignment import OpponentBook, draw_pool_module
+from rl_bot.league.assignment import GOLDEN_STEP, OpponentBook, draw_pool_module
 from rl_bot.league.runner import OrangeAssignment
 
 
@@ -28,6 +28,25 @@ def rounds(book, n=40000, seed=0, games_per_round=2):
         counts[book.start(f"g{k}", float(rng.random()))] += 1
         book.finish(f"g{k}")
     return counts, n
+
+
+def test_golden_ratio_draws_keep_every_run_of_games_at_the_league_share():
+    book = OpponentBook()
+    book.set_plan({"module_probs": {"main": 0.8, "rule": 0.2}, "module_members": {"rule": "rule"}}, fetch=None)
+    book.new_round(0.5)
+    u, modules = 0.123, []
+    for k in range(5000):
+        modules.append(book.start(f"g{k}", u))
+        u = (u + GOLDEN_STEP) % 1.0
+    league = np.array([m == "rule" for m in modules])
+    assert league.mean() == pytest.approx(0.2, abs=0.001)
+    for n in (5, 16, 64):  # every window of n games: 0.2 n league games within two
+        counts = np.convolve(league, np.ones(n), mode="valid")
+        assert np.abs(counts - 0.2 * n).max() <= 2.0
+    # independent draws scatter the same count: some window of 16 games holds none or at least 7
+    rng = np.random.default_rng(0)
+    iid = np.convolve(rng.random(5000) >= 0.8, np.ones(16), mode="valid")
+    assert iid.min() == 0 or iid.max() >= 7
 
 
 def test_games_follow_the_plan_probabilities_with_one_pool_member_per_round():
