@@ -53,12 +53,12 @@ def module_specs(cfg: TrainConfig) -> dict[str, RLModuleSpec]:
     main = RLModuleSpec(model_config=model_config(cfg.model))
     specs = {MAIN_MODULE: main}
     if cfg.league.enabled:
-        from rl_bot.league.modules import BUILTIN_MODULES
+        from rl_bot.league.modules import BUILTIN_MODULES, SnapshotModule
 
         for name in cfg.league.opponents:
             specs[name] = RLModuleSpec(module_class=BUILTIN_MODULES[name])
         for slot in slot_ids(cfg.league.num_slots):
-            specs[slot] = RLModuleSpec(model_config=model_config(cfg.model))
+            specs[slot] = RLModuleSpec(module_class=SnapshotModule, model_config=model_config(cfg.model))
     return specs
 
 

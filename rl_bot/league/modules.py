@@ -1,17 +1,19 @@
 """Frozen opponents as RLlib (new API stack) RLModules, for env runners that play ``main`` against them.
 
-Each module turns ``batch["obs"]`` into ``action_dist_inputs`` logits over the 90 lookup-table actions; the env
-runner samples a ``TorchCategorical`` from them as it does for ``main``. They have no weights (one empty
-parameter of size 0, for the learner's sake) and an empty state, and do not implement ``ValueFunctionAPI``, so
-PPO's GAE connector computes no values for them. Keep them out of ``policies_to_train``: the learner builds them
-but never updates them.
+A frozen module returns its actions itself (``Columns.ACTIONS``), so RLlib's ``GetActions`` connector builds no
+action distribution and computes no log-probability for it: nothing of a frozen agent's is ever trained on (see
+:class:`~rl_bot.compat.DropUntrainedAgents`), and that work was a third of a frozen module's cost per env step.
 
 - :class:`RuleBotModule` / :class:`BasicRuleBotModule`: the scripted :class:`~rl_bot.league.rule_bot.RuleBot` /
-  :class:`~rl_bot.league.rule_bot.BasicRuleBot`; logits are 0 for the bot's action and :data:`OFF_LOGIT` elsewhere,
-  so sampling gives its action (probability ``1 - 89 e^-50``, i.e. always).
-- :class:`RandomModule`: uniform logits, so uniformly random actions.
+  :class:`~rl_bot.league.rule_bot.BasicRuleBot`'s actions. They have no weights (one empty parameter of size 0,
+  for the learner's sake) and an empty state, and do not implement ``ValueFunctionAPI``, so PPO's GAE connector
+  computes no values for them.
+- :class:`RandomModule`: uniformly random actions.
+- :class:`SnapshotModule`: main's architecture (PPO's default module) holding a snapshot's weights; it samples its
+  action from its logits (greedy when not exploring) and keeps its LSTM state.
 
-:data:`BUILTIN_MODULES` maps each built-in opponent's name (``league.opponents``) to its module class.
+Keep them out of ``policies_to_train``: the learner builds them but never updates them. :data:`BUILTIN_MODULES`
+maps each built-in opponent's name (``league.opponents``) to its module class.
 """
 
 from __future__ import annotations
@@ -21,18 +23,16 @@ from typing import Any
 
 import gymnasium as gym
 import torch
+from ray.rllib.algorithms.ppo.torch.default_ppo_torch_rl_module import DefaultPPOTorchRLModule
 from ray.rllib.core.columns import Columns
 from ray.rllib.core.rl_module.torch import TorchRLModule
 
 from rl_bot.league.opponents import RANDOM, RULE, RULE_BASIC
 from rl_bot.league.rule_bot import NUM_ACTIONS, OBS_SIZE, BasicRuleBot, RuleBot
 
-#: Logit of the actions the rule bot does not pick: softmax gives them e^-50 ≈ 2e-22 each.
-OFF_LOGIT = -50.0
-
 
 class _FrozenModule(TorchRLModule):  # RLModule is an abc.ABC
-    """Shared checks and shapes: ``obs`` ``[B, 172]`` or ``[B, T, 172]`` → logits ``[B, 90]`` or ``[B, T, 90]``."""
+    """Shared checks and shapes: ``obs`` ``[B, 172]`` or ``[B, T, 172]`` → int64 actions ``[B]`` or ``[B, T]``."""
 
     def setup(self) -> None:
         problems = []
@@ -59,16 +59,15 @@ class _FrozenModule(TorchRLModule):  # RLModule is an abc.ABC
     def _forward(self, batch: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
         obs = batch[Columns.OBS]
         lead = obs.shape[:-1]
-        logits = self._logits(obs.reshape(-1, obs.shape[-1]))
-        return {Columns.ACTION_DIST_INPUTS: logits.reshape(*lead, NUM_ACTIONS)}
+        return {Columns.ACTIONS: self._actions(obs.reshape(-1, obs.shape[-1])).reshape(lead)}
 
     @abc.abstractmethod
-    def _logits(self, obs: torch.Tensor) -> torch.Tensor:
-        """``[N, 90]`` float32 logits for ``[N, 172]`` observations."""
+    def _actions(self, obs: torch.Tensor) -> torch.Tensor:
+        """``[N]`` int64 lookup-table actions for ``[N, 172]`` observations."""
 
 
 class RuleBotModule(_FrozenModule):
-    """The rule-based bot as a frozen module: near-one-hot logits on :meth:`RuleBot.actions`."""
+    """The rule-based bot as a frozen module: :meth:`RuleBot.actions`."""
 
     bot_class: type = RuleBot
 
@@ -76,11 +75,8 @@ class RuleBotModule(_FrozenModule):
         super().setup()
         self.bot = self.bot_class()
 
-    def _logits(self, obs: torch.Tensor) -> torch.Tensor:
-        acts = self.bot.actions(obs.detach().cpu().numpy())
-        logits = torch.full((len(acts), NUM_ACTIONS), OFF_LOGIT, dtype=torch.float32, device=obs.device)
-        logits[torch.arange(len(acts), device=obs.device), torch.from_numpy(acts).to(obs.device)] = 0.0
-        return logits
+    def _actions(self, obs: torch.Tensor) -> torch.Tensor:
+        return torch.from_numpy(self.bot.actions(obs.detach().cpu().numpy())).to(obs.device)
 
 
 class BasicRuleBotModule(RuleBotModule):
@@ -90,10 +86,30 @@ class BasicRuleBotModule(RuleBotModule):
 
 
 class RandomModule(_FrozenModule):
-    """Uniformly random actions: all-zero logits."""
+    """Uniformly random actions."""
 
-    def _logits(self, obs: torch.Tensor) -> torch.Tensor:
-        return torch.zeros((obs.shape[0], NUM_ACTIONS), dtype=torch.float32, device=obs.device)
+    def _actions(self, obs: torch.Tensor) -> torch.Tensor:
+        return torch.randint(NUM_ACTIONS, (obs.shape[0],), device=obs.device)
+
+
+class SnapshotModule(DefaultPPOTorchRLModule):
+    """A snapshot slot: main's architecture with frozen weights, which picks its own actions.
+
+    Exploring (training's env runners), it samples from the softmax of its logits, as RLlib's categorical
+    distribution would; otherwise it takes the most likely action. The LSTM state goes out as usual.
+    """
+
+    def _forward_exploration(self, batch: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        out = self._forward(batch)
+        logits = out.pop(Columns.ACTION_DIST_INPUTS)
+        flat = logits.reshape(-1, logits.shape[-1])
+        out[Columns.ACTIONS] = torch.multinomial(torch.softmax(flat, -1), 1).reshape(logits.shape[:-1])
+        return out
+
+    def _forward_inference(self, batch: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        out = self._forward(batch)
+        out[Columns.ACTIONS] = out.pop(Columns.ACTION_DIST_INPUTS).argmax(-1)
+        return out
 
 
 #: Built-in opponent name -> the frozen module that plays it.

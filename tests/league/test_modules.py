@@ -1,19 +1,19 @@
-"""Frozen opponent RLModules: the rule-bot module samples exactly the numpy rule bot's actions on real observations;
-the random module is uniform; both build from an RLModuleSpec like the ones PPO's env runners use."""
+"""Frozen opponent RLModules: the rule-bot module returns exactly the numpy rule bot's actions on real observations;
+the random module is uniform; the snapshot module samples from its own logits; all build from an RLModuleSpec like
+the ones PPO's env runners use, and RLlib's GetActions connector takes their actions as they are."""
 
 import gymnasium as gym
 import numpy as np
 import pytest
 import torch
 from ray.rllib.core.columns import Columns
-from ray.rllib.core.distribution.torch.torch_distribution import TorchCategorical
 from ray.rllib.core.rl_module.apis import ValueFunctionAPI
 from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 
 from rl_bot.config import EnvConfig
 from rl_bot.env.game import RLGymGame
 from rl_bot.evaluate import RandomPolicy
-from rl_bot.league.modules import OFF_LOGIT, RandomModule, RuleBotModule
+from rl_bot.league.modules import RandomModule, RuleBotModule, SnapshotModule
 from rl_bot.league.rule_bot import RuleBot
 
 OBS_SPACE = gym.spaces.Box(-np.inf, np.inf, (172,), np.float32)
@@ -47,41 +47,64 @@ def real_obs() -> np.ndarray:
     return np.stack(rows)
 
 
-def test_rule_bot_module_logits_put_all_mass_on_the_rule_bot_action(real_obs):
+def test_rule_bot_module_returns_the_rule_bot_actions(real_obs):
+    from ray.rllib.connectors.module_to_env.get_actions import GetActions
+
     expected = RuleBot().actions(real_obs)
     assert len(real_obs) >= 400 and len(np.unique(expected)) >= 6  # many situations, many different actions
     module = build(RuleBotModule)
     obs = torch.from_numpy(real_obs)
     for forward in (module.forward_exploration, module.forward_inference):
-        logits = forward({Columns.OBS: obs})[Columns.ACTION_DIST_INPUTS]
-        assert logits.shape == (len(real_obs), 90) and logits.dtype == torch.float32
-        np.testing.assert_array_equal(logits.argmax(-1).numpy(), expected)
-        assert (logits.max(-1).values == 0).all() and ((logits == OFF_LOGIT).sum(-1) == 89).all()
-
-    # what an env runner does with them: sample a TorchCategorical
-    torch.manual_seed(0)
-    logits = module.forward_exploration({Columns.OBS: obs})[Columns.ACTION_DIST_INPUTS]
-    sampled = TorchCategorical.from_logits(logits).sample()
-    np.testing.assert_array_equal(sampled.numpy(), expected)
+        out = forward({Columns.OBS: obs})
+        assert set(out) == {Columns.ACTIONS} and out[Columns.ACTIONS].dtype == torch.int64
+        np.testing.assert_array_equal(out[Columns.ACTIONS].numpy(), expected)
+    # what an env runner does with them: GetActions passes module-made actions through (no distribution, no logp)
+    batch = {Columns.ACTIONS: out[Columns.ACTIONS]}
+    GetActions()._get_actions(batch, module, explore=True)
+    assert set(batch) == {Columns.ACTIONS}
 
 
 def test_rule_bot_module_handles_a_time_dimension(real_obs):
     n = len(real_obs) // 4 * 4
     expected = RuleBot().actions(real_obs[:n]).reshape(-1, 4)
     obs = torch.from_numpy(real_obs[:n]).reshape(-1, 4, 172)  # [B, T, 172]
-    logits = build(RuleBotModule).forward_inference({Columns.OBS: obs})[Columns.ACTION_DIST_INPUTS]
-    assert logits.shape == (n // 4, 4, 90)
-    np.testing.assert_array_equal(logits.argmax(-1).numpy(), expected)
+    actions = build(RuleBotModule).forward_inference({Columns.OBS: obs})[Columns.ACTIONS]
+    assert actions.shape == (n // 4, 4)
+    np.testing.assert_array_equal(actions.numpy(), expected)
 
 
-def test_random_module_logits_are_uniform(real_obs):
-    module = build(RandomModule)
-    logits = module.forward_exploration({Columns.OBS: torch.from_numpy(real_obs)})[Columns.ACTION_DIST_INPUTS]
-    assert logits.shape == (len(real_obs), 90) and logits.dtype == torch.float32
-    assert (logits == 0).all()
+def test_random_module_actions_are_uniform():
     torch.manual_seed(0)
-    counts = np.bincount(TorchCategorical.from_logits(torch.zeros(90_000, 90)).sample().numpy(), minlength=90)
+    actions = build(RandomModule).forward_exploration({Columns.OBS: torch.zeros(90_000, 172)})[Columns.ACTIONS]
+    counts = np.bincount(actions.numpy(), minlength=90)
     assert counts.min() > 850 and counts.max() < 1150  # ~1000 each (sd ~31)
+
+
+def test_snapshot_module_samples_from_its_logits_and_keeps_its_lstm_state():
+    from rl_bot.algo import model_config
+    from rl_bot.config import ModelConfig
+
+    spec = dict(observation_space=OBS_SPACE, action_space=ACT_SPACE, inference_only=True)
+    cfg = model_config(ModelConfig(fcnet_hiddens=[16], lstm_cell_size=8, max_seq_len=4))
+    snap = RLModuleSpec(module_class=SnapshotModule, model_config=cfg, **spec).build()
+    torch.manual_seed(0)
+    obs = torch.randn(3, 1, 172)  # [B, T = 1, 172], as an env runner sends it
+    state = {k: torch.stack([v] * 3) for k, v in snap.get_initial_state().items()}
+    batch = {Columns.OBS: obs, Columns.STATE_IN: state}
+    logits = snap._forward(batch)[Columns.ACTION_DIST_INPUTS]  # the same weights' distribution
+    greedy = snap.forward_inference(batch)
+    np.testing.assert_array_equal(greedy[Columns.ACTIONS].numpy(), logits.argmax(-1).numpy())
+    assert Columns.STATE_OUT in greedy and Columns.ACTION_DIST_INPUTS not in greedy
+    # sampling many times from one row: the action frequencies follow softmax(logits)
+    many = {
+        Columns.OBS: obs[:1].expand(20_000, 1, 172),
+        Columns.STATE_IN: {k: v[:1].expand(20_000, *v.shape[1:]) for k, v in state.items()},
+    }
+    out = snap.forward_exploration(many)
+    assert out[Columns.ACTIONS].shape == (20_000, 1) and Columns.STATE_OUT in out
+    freq = np.bincount(out[Columns.ACTIONS].numpy().ravel(), minlength=90) / 20_000
+    probs = torch.softmax(logits[0, 0], -1).detach().numpy()
+    assert np.abs(freq - probs).max() < 0.02
 
 
 @pytest.mark.parametrize("module_class", [RuleBotModule, RandomModule])
@@ -94,7 +117,6 @@ def test_frozen_modules_build_from_a_spec_with_empty_state(module_class):
         # learners must never compute values or train them
         assert not isinstance(module, ValueFunctionAPI)
         assert sum(p.numel() for p in module.parameters()) == 0
-    assert isinstance(module.get_exploration_action_dist_cls()(logits=torch.zeros(1, 90)), TorchCategorical)
 
 
 def test_frozen_modules_reject_other_spaces():
