@@ -327,8 +327,9 @@ class LeagueConfig(_Section):
     )
     no_touch_discount: bool = Field(
         True,
-        description="Scale each member's sampling weight by the share of main's recent games against it that were "
-        "not no-touch timeouts (docs/league.md), so members that only give ball-less draws stop taking league games.",
+        description="Scale each member's sampling weight by the share of main's recent games against it that did "
+        "not end in a no-touch timeout (undecided, unrated), so members whose games mostly stall take fewer "
+        "(docs/league.md).",
     )
     elo_window: float = Field(200.0, gt=0, description="elo_weighted: weight exp(-|rating gap| / elo_window).")
     recency_decay: float = Field(

@@ -2,7 +2,7 @@
 
 A frozen module returns its actions itself (``Columns.ACTIONS``), so RLlib's ``GetActions`` connector builds no
 action distribution and computes no log-probability for it: nothing of a frozen agent's is ever trained on (see
-:class:`~rl_bot.compat.DropUntrainedAgents`), and that work was a third of a frozen module's cost per env step.
+:class:`~rl_bot.compat.DropUntrainedAgents`), and that work is paid on every env step a frozen module plays.
 
 - :class:`RuleBotModule` / :class:`BasicRuleBotModule`: the scripted :class:`~rl_bot.league.rule_bot.RuleBot` /
   :class:`~rl_bot.league.rule_bot.BasicRuleBot`'s actions. They have no weights (one empty parameter of size 0,

@@ -5,8 +5,9 @@ results of finished games on their way to the :mod:`~rl_bot.league.actor`.
 plan with :meth:`LeagueEnvRunner.set_league_plan`:
 
 - every new episode gets the module that plays its whole orange team: ``main`` with ``main_share`` (spread evenly
-  over successive games), else the pool member the runner drew for its current round of ``league.round_steps`` env steps (by the plan's probabilities);
-  it notes the member played, and the episode keeps both to its end, across ``sample()`` calls and rounds;
+  over successive games), else the pool member the runner drew for its current round of ``league.round_steps`` env
+  steps (by the plan's probabilities); it notes the member played, and the episode keeps both to its end, across
+  ``sample()`` calls and rounds;
 - snapshot slots: when the plan puts a new snapshot in a slot, the runner fetches its weights from the league actor
   and loads them only once no running game uses the slot (until then new games do not draw it). So a game always
   ends against the weights it started with, and no game is ever cut short for a pool change;
