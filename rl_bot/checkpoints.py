@@ -36,10 +36,10 @@ class CheckpointState:
     wall_time_s: float
 
 
-
 def run_dir_of(ckpt: Path) -> Path:
     """The run directory a checkpoint folder belongs to (``RUN_DIR/checkpoints/iter_…``)."""
     return ckpt.parent.parent
+
 
 def checkpoint_name(iteration: int) -> str:
     """Folder name for the checkpoint taken after ``iteration``."""

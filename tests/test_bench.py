@@ -1,4 +1,3 @@
-
 """rl-bot bench: every single-core layer is measured and reported; peak memory counts child processes."""
 
 import re
