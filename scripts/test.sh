@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Install, then lint and run every test: unit tests and the integration tests that start a real local Ray.
+# Install, then lint (ruff, import contracts) and run every test: unit tests and the integration tests that start a real local Ray.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bash "$ROOT/scripts/install.sh"
 cd "$ROOT"
 export RAY_AUTH_MODE="${RAY_AUTH_MODE:-disabled}"
 "$ROOT/.venv/bin/ruff" check rl_bot tests
+# Layers point one way: the contracts in pyproject.toml ([tool.importlinter]).
+"$ROOT/.venv/bin/lint-imports" --no-cache
 set +e
 "$ROOT/.venv/bin/python" -m pytest -q "$@"
 rc=$?
