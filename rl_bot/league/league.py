@@ -76,8 +76,9 @@ class Member:
         return sum(self.recent) / len(self.recent) if self.recent else None
 
     def touch_rate(self) -> float:
-        """Share of main's recent games against it that someone touched the ball in (not no-touch timeouts),
-        with one touched game as a prior: 1 before any game, 1 / (n + 1) after n no-touch games."""
+        """Share of main's recent games against it that did not end in a no-touch timeout (the ball left alone for
+        ``env.no_touch_timeout_s``), with one such game as a prior: 1 before any game, 1 / (n + 1) after n
+        no-touch timeouts."""
         return (sum(self.recent_touched) + 1) / (len(self.recent_touched) + 1)
 
 
