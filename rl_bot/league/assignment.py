@@ -25,8 +25,8 @@ from typing import Any
 
 from rl_bot.league.league import MAIN, SLOT_PREFIX
 
-#: The golden ratio's fractional part: u, u + g, u + 2g, ... (mod 1) fill [0, 1) evenly (a Weyl sequence). Env
-#: runners draw successive games' ``u`` (:meth:`OpponentBook.start`) this way.
+#: The golden ratio's fractional part: u, u + g, u + 2g, ... (mod 1) fill [0, 1) evenly (a Weyl sequence); see
+#: :meth:`OpponentBook.next_u`.
 GOLDEN_STEP = (5**0.5 - 1) / 2
 
 
@@ -48,8 +48,9 @@ def draw_pool_module(module_probs: dict[str, float], ready: set[str], u: float) 
 class OpponentBook:
     """Games in flight with their opponents, and the snapshot slots' loaded and pending weights."""
 
-    def __init__(self) -> None:
+    def __init__(self, first_u: float = 0.0) -> None:
         self.plan: dict[str, Any] | None = None
+        self.game_u = first_u  # the next game's u (see next_u)
         self.games: dict[str, tuple[str, str]] = {}  # game id -> (module, member)
         self.loaded: dict[str, str] = {}  # slot -> member whose weights it holds
         self.pending: dict[str, tuple[str, Any]] = {}  # slot -> (member, weights) waiting for the slot to be idle
@@ -105,6 +106,13 @@ class OpponentBook:
     def advance(self, env_steps_per_env: float) -> None:
         """Count env steps (per env) played in the round."""
         self.round_age += env_steps_per_env
+
+    def next_u(self) -> float:
+        """The ``u`` for the next game's :meth:`start`: successive calls walk a golden-ratio sequence from
+        ``first_u``, uniform over [0, 1) in the long run and even over any run of games."""
+        u = self.game_u
+        self.game_u = (u + GOLDEN_STEP) % 1.0
+        return u
 
     def start(self, game_id: str, u: float) -> str | None:
         """The module of a new game (None without a plan): ``main`` when ``u < main_share`` or the round has no

@@ -26,7 +26,7 @@ from ray.rllib.callbacks.callbacks import RLlibCallback
 from ray.rllib.env.multi_agent_env_runner import MultiAgentEnvRunner
 
 from rl_bot.env.rllib_env import episode_summary
-from rl_bot.league.assignment import GOLDEN_STEP, OpponentBook
+from rl_bot.league.assignment import OpponentBook
 from rl_bot.league.league import MAIN
 
 ORANGE_PREFIX = "orange"
@@ -52,12 +52,11 @@ class LeagueEnvRunner(MultiAgentEnvRunner):
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
-        self.league = OpponentBook()
         self._league_games: list[dict[str, Any]] = []
         self._league_selfplay = 0
         self._league_actor: Any = None
         self._league_rng = np.random.default_rng([int(self.config.seed or 0), int(self.worker_index or 0), 7919])
-        self._league_u = float(self._league_rng.random())  # the next game's draw (see assign_league_opponent)
+        self.league = OpponentBook(first_u=float(self._league_rng.random()))
 
     @property
     def league_plan(self) -> dict[str, Any] | None:
@@ -90,11 +89,9 @@ class LeagueEnvRunner(MultiAgentEnvRunner):
         if self.league.plan is None:
             return
         self.league.load_idle(self._load_slot)
-        # Successive games draw u from a golden-ratio sequence (random start): uniform in [0, 1) over many games,
-        # and any n consecutive games hold (1 - main_share) n league games within two, where independent
-        # draws would scatter that count; fewer iterations then pass with no league game at small batches.
-        module = self.league.start(episode.id_, self._league_u)
-        self._league_u = (self._league_u + GOLDEN_STEP) % 1.0
+        # u from a golden-ratio sequence rather than independent draws: any n successive games hold
+        # (1 - main_share) n league games within two, so small batches do not pass with none.
+        module = self.league.start(episode.id_, self.league.next_u())
         episode.agent_to_module_mapping_fn = OrangeAssignment(module)
 
     def sample(self, *args: Any, **kwargs: Any) -> Any:

@@ -7,7 +7,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from rl_bot.league.assignment import GOLDEN_STEP, OpponentBook, draw_pool_module
+from rl_bot.league.assignment import OpponentBook, draw_pool_module
 from rl_bot.league.runner import OrangeAssignment
 
 
@@ -31,13 +31,10 @@ def rounds(book, n=40000, seed=0, games_per_round=2):
 
 
 def test_golden_ratio_draws_keep_every_run_of_games_at_the_league_share():
-    book = OpponentBook()
+    book = OpponentBook(first_u=0.123)
     book.set_plan({"module_probs": {"main": 0.8, "rule": 0.2}, "module_members": {"rule": "rule"}}, fetch=None)
     book.new_round(0.5)
-    u, modules = 0.123, []
-    for k in range(5000):
-        modules.append(book.start(f"g{k}", u))
-        u = (u + GOLDEN_STEP) % 1.0
+    modules = [book.start(f"g{k}", book.next_u()) for k in range(5000)]
     league = np.array([m == "rule" for m in modules])
     assert league.mean() == pytest.approx(0.2, abs=0.001)
     for n in (5, 16, 64):  # every window of n games: 0.2 n league games within two
