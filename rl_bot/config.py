@@ -19,7 +19,10 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-BUILTIN_REWARDS = ("goal", "touch", "velocity_player_to_ball")
+from rl_bot.env.reward_catalog import BUILTIN_TERMS, CATEGORIES, MODE_CATEGORIES
+
+BUILTIN_REWARDS = tuple(BUILTIN_TERMS)
+START_STATES = ("kickoff", "random", "ground_ball", "aerial")
 DEFAULT_CONFIG_NAME = "quickstart.yaml"
 
 
@@ -56,14 +59,20 @@ def import_object(path: str) -> Any:
 
 
 class RewardTerm(_Section):
-    """One weighted reward component; the env sums all terms (rlgym ``CombinedReward``)."""
+    """One weighted reward term (an rlgym v2 ``RewardFunction``); see docs/rewards.md for every built-in."""
 
     name: str = Field(
-        description="Built-in reward (goal, touch, velocity_player_to_ball) or an import path "
-        "'package.module:Class' of an rlgym v2 RewardFunction."
+        description="Built-in term (goal, concede, touch, advanced_touch, shot, save, demo, ball_travel, "
+        "aerial_distance, velocity_player_to_ball, velocity_ball_to_goal, face_ball, boost_change, boost_keep) or "
+        "an import path 'package.module:Class' of an rlgym v2 RewardFunction."
     )
     weight: float = Field(1.0, description="Multiplier applied to this term's per-agent reward.")
     kwargs: dict[str, Any] = Field(default_factory=dict, description="Keyword arguments for the constructor.")
+    category: Literal["outcome", "event", "shaping"] | None = Field(
+        None,
+        description="Category deciding the reward modes that compute the term; built-ins have their own (an "
+        "override is an error). An imported term without one is computed in every mode.",
+    )
 
     @field_validator("name")
     @classmethod
@@ -83,6 +92,32 @@ class RewardTerm(_Section):
             raise ValueError(f"{v!r} is not an rlgym.api.RewardFunction subclass")
         return v
 
+    @model_validator(mode="after")
+    def _builtin_category(self) -> RewardTerm:
+        info = BUILTIN_TERMS.get(self.name)
+        if info is not None and self.category is not None and self.category != info.category:
+            raise ValueError(
+                f"reward {self.name!r} is a built-in {info.category!r} term; remove category={self.category!r}"
+            )
+        return self
+
+    @property
+    def effective_category(self) -> str | None:
+        """The built-in's category, else the configured one (None: computed in every mode)."""
+        info = BUILTIN_TERMS.get(self.name)
+        return info.category if info is not None else self.category
+
+    @property
+    def metric_name(self) -> str:
+        """The name in ``env/reward/<name>``: the built-in name, or the imported class's name."""
+        return self.name if self.name in BUILTIN_TERMS else self.name.replace(":", ".").rsplit(".", 1)[-1]
+
+    @property
+    def batched_ok(self) -> bool:
+        """Whether the batched backend has a kernel for this term with these kwargs."""
+        info = BUILTIN_TERMS.get(self.name)
+        return info is not None and info.batched_kwargs is not None and set(self.kwargs) <= info.batched_kwargs
+
 
 class EnvConfig(_Section):
     """The RocketSim game each env runner plays (rlgym v2 components)."""
@@ -98,11 +133,49 @@ class EnvConfig(_Section):
         (
             RewardTerm(name="goal", weight=10.0),
             RewardTerm(name="touch", weight=2.0),
-            RewardTerm(name="velocity_player_to_ball", weight=0.1),
+            RewardTerm(name="velocity_player_to_ball", weight=1.5),
         ),
         min_length=1,
-        description="Weighted reward terms summed per car.",
+        description="Weighted reward terms summed per car (the ones reward_mode computes).",
     )
+    reward_mode: Literal["sparse", "hybrid", "dense"] = Field(
+        "dense",
+        description="Which term categories are computed: sparse = outcome (goals); hybrid = outcome + event "
+        "(touches, shots, saves, ...); dense = all, including per-step shaping.",
+    )
+    reward_category_weights: dict[Literal["outcome", "event", "shaping"], float] = Field(
+        default_factory=dict, description="Extra multiplier per category (missing: 1)."
+    )
+    reward_clip: float | None = Field(None, gt=0, description="Clip each car's step reward to [-clip, clip].")
+    team_spirit: float = Field(
+        0.0, ge=0, le=1, description="Share of each car's reward replaced by its team's mean reward."
+    )
+    opponent_penalty: float = Field(
+        0.0, ge=0, le=1, description="Subtract this times the opponents' mean reward from each car's reward."
+    )
+    start_states: dict[Literal["kickoff", "random", "ground_ball", "aerial"], float] = Field(
+        default_factory=lambda: {"kickoff": 1.0},
+        description="Weights of the episode start states (kickoff, random ball and cars, ground ball, aerial ball); "
+        "each episode draws one.",
+    )
+
+    @field_validator("start_states")
+    @classmethod
+    def _start_weights(cls, v: dict[str, float]) -> dict[str, float]:
+        if any(w < 0 for w in v.values()) or sum(v.values()) <= 0:
+            raise ValueError(f"start_states weights must be >= 0 with a positive sum, got {v}")
+        return v
+
+    @model_validator(mode="after")
+    def _some_reward(self) -> EnvConfig:
+        cats = MODE_CATEGORIES[self.reward_mode]
+        if not any(t.effective_category in (None, *cats) for t in self.rewards):
+            raise ValueError(
+                f"reward_mode={self.reward_mode!r} computes only {list(cats)} terms and env.rewards has none: add "
+                f"one (goal is an outcome term) or choose another mode; categories are {list(CATEGORIES)}"
+            )
+        return self
+
     obs_builder: str | None = Field(
         None,
         description="Import path of an rlgym v2 ObsBuilder class to use instead of the built-in padded "
@@ -140,11 +213,12 @@ class EnvConfig(_Section):
     def batched_problems(self) -> list[str]:
         """Why this env cannot use the batched backend (custom rlgym components need the rlgym one)."""
         problems = []
-        custom = [t.name for t in self.rewards if t.name not in BUILTIN_REWARDS or t.kwargs]
+        custom = [t.name for t in self.rewards if not t.batched_ok]
         if custom:
+            kernels = [n for n, i in BUILTIN_TERMS.items() if i.batched_kwargs is not None]
             problems.append(
-                f"env.backend=batched computes only the built-in rewards {list(BUILTIN_REWARDS)} without kwargs; "
-                f"got {custom}: set env.backend=rlgym (or auto) to use rlgym components"
+                f"env.backend=batched computes only the built-in rewards {kernels} (with the kwargs docs/rewards.md "
+                f"lists); got {custom}: set env.backend=rlgym (or auto) to use rlgym components"
             )
         if self.obs_builder is not None or self.obs_builder_kwargs:
             problems.append(

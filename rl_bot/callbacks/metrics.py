@@ -39,6 +39,9 @@ class EnvMetricsCallback(RLlibCallback):
             return
         for key, name in EPISODE_METRICS.items():
             metrics_logger.log_value(name, float(summary[key]), reduce="mean", window=WINDOW)
+        for term, value in summary.get("reward_terms", {}).items():
+            # each term's weighted sum over the episode, per car (before team spirit, penalty and clipping)
+            metrics_logger.log_value(f"env/reward/{term}", float(value), reduce="mean", window=WINDOW)
         metrics_logger.log_value("env/touches_sum", float(summary["touches"]), reduce="sum")
         metrics_logger.log_value("env/goals_sum", float(summary["goals"]), reduce="sum")
         metrics_logger.log_value("env/game_seconds_sum", float(summary["game_seconds"]), reduce="sum")

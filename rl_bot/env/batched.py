@@ -2,10 +2,10 @@
 cars at once (pure: no Ray import).
 
 Same semantics as :class:`~rl_bot.env.game.RLGymGame` with the built-in components (padded ``DefaultObs``
-layout, goal/touch/velocity-to-ball rewards, goal termination, no-touch and game-time truncation, RLBot action
-delay), checked by a test that runs both on the same states.
+layout, the reward terms that have a numpy kernel in :mod:`rl_bot.env.rewards`, goal termination, no-touch and
+game-time truncation, RLBot action delay), checked by a test that runs both on the same states.
 
-Resets go through rlgym's own path (one ``RLGymGame`` per arena: team-size and kickoff mutators, then
+Resets go through rlgym's own path (one ``RLGymGame`` per arena: team-size and start-state mutators, then
 ``RocketSimEngine.set_state``), so episode starts are identical to the component path; they are rare. The hot
 path skips rlgym's per-step ``GameState`` objects: controls are set from pre-built ``CarControls``, the arenas
 are stepped, and the state is read as arrays with ``Arena.get_gym_state()``.
@@ -18,7 +18,6 @@ import math
 import numpy as np
 import RocketSim as rsim
 from rlgym.rocket_league.common_values import (
-    CAR_MAX_SPEED,
     DOUBLEJUMP_MAX_DELAY,
     FLIP_TORQUE_TIME,
     GOAL_THRESHOLD,
@@ -28,6 +27,7 @@ from rlgym.rocket_league.common_values import (
 from rl_bot.config import EnvConfig
 from rl_bot.env.components import MAX_TEAM_SIZE
 from rl_bot.env.game import EpisodeStats, RLGymGame
+from rl_bot.env.rewards import KERNELS, Frame, active_terms, combine
 
 OBS_SIZE = 52 + 20 * MAX_TEAM_SIZE * 2
 
@@ -89,9 +89,8 @@ class BatchedGame:
 
         table = LookupTableAction.make_lookup_table()
         self._controls = [car_controls(row) for row in table]
-        self.weights = {"goal": 0.0, "touch": 0.0, "velocity_player_to_ball": 0.0}
-        for term in cfg.rewards:
-            self.weights[term.name] += term.weight
+        self.reward_terms = active_terms(cfg)
+        self.last_terms: dict[str, np.ndarray] = {}  # each term's weighted values [n, cars] at the last step
         # Observation index plan: allies/opponents per car, padded to 2/3 slots with a zero "car" at index c.
         ally = np.full((c, MAX_TEAM_SIZE - 1), c)
         enemy = np.full((c, MAX_TEAM_SIZE), c)
@@ -109,6 +108,9 @@ class BatchedGame:
         self.touches = np.zeros((self.n, c), np.int64)
         self.ticks = np.zeros(self.n, np.int64)
         self.last_touch_tick = np.zeros(self.n, np.int64)
+        self.prev_ball = np.zeros((self.n, 2, 3), np.float32)  # last step's ball position and velocity
+        self.prev_boost = np.zeros((self.n, c), np.float32)
+        self.prev_ticks = np.zeros(self.n, np.int64)
         self.stats = [EpisodeStats() for _ in range(self.n)]
 
     # ----------------------------------------------------------------------------------------- lifecycle
@@ -127,8 +129,11 @@ class BatchedGame:
         self.ticks[i] = 0
         self.last_touch_tick[i] = 0
         self.touches[i] = 0
-        self.stats[i] = EpisodeStats(touches_by_agent={a: 0 for a in self.agents})
+        self.stats[i] = EpisodeStats(
+            touches_by_agent={a: 0 for a in self.agents}, start=self.games[i].start_states.last
+        )
         self._read(i)
+        self._remember(np.arange(self.n) == i)
 
     def close(self) -> None:
         """Release the arenas."""
@@ -214,20 +219,15 @@ class BatchedGame:
         goal = (np.abs(ball_y) > GOAL_THRESHOLD) & mask
         scoring_team = np.where(ball_y > 0, 0, 1)
         touched = (self.touches > 0) & mask[:, None]
-        w = self.weights
-        rewards = np.zeros((self.n, self.num_cars), np.float64)
-        if w["goal"]:
-            sign = np.where(self.teams[None, :] == scoring_team[:, None], 1.0, -1.0)
-            rewards += w["goal"] * np.where(goal[:, None], sign, 0.0)
-        if w["touch"]:
-            rewards += w["touch"] * touched
-        if w["velocity_player_to_ball"]:
-            delta = self.ball[:, None, 0, _B_POS] - self.car[:, :, 0, _C_POS]
-            dist = np.linalg.norm(delta, axis=-1)
-            vel = self.car[:, :, 0, _C_VEL]
-            with np.errstate(invalid="ignore", divide="ignore"):
-                v = np.einsum("ncd,ncd->nc", vel, delta) / (dist * CAR_MAX_SPEED)
-            rewards += w["velocity_player_to_ball"] * np.where(dist < 1e-6, 0.0, v)
+        frame = self.frame(goal, scoring_team)
+        terms = {}
+        for t in self.reward_terms:
+            values = KERNELS[t.term.name](frame, **t.term.kwargs) * t.weight
+            terms[t.name] = terms[t.name] + values if t.name in terms else values
+        for values in terms.values():
+            values[~mask] = 0.0
+        self.last_terms = terms
+        rewards = combine(terms, self.teams, self.cfg)
         rewards[~mask] = 0.0
         any_touch = touched.any(axis=1)
         self.last_touch_tick[any_touch] = self.ticks[any_touch]
@@ -237,18 +237,47 @@ class BatchedGame:
         game_over = self.ticks / TICKS_PER_SECOND >= self.cfg.game_timeout_s
         terminated = goal
         truncated = (~goal) & (no_touch | game_over) & mask
-        self._update_stats(mask, touched, rewards, goal, scoring_team)
+        self._update_stats(mask, touched, rewards, goal, scoring_team, terms)
+        self._remember(mask)
         for i in np.flatnonzero(terminated | truncated):
             self.stats[i].end = "goal" if goal[i] else ("time" if game_over[i] else "no_touch")
         return rewards, terminated, truncated
 
-    def _update_stats(self, mask, touched, rewards, goal, scoring_team) -> None:
+    def frame(self, goal: np.ndarray, scoring_team: np.ndarray) -> Frame:
+        """The reward kernels' view of all arenas at this step (blue view, rlgym coordinates)."""
+        ball, car = self.ball[:, 0], self.car[:, :, 0]
+        return Frame(
+            ball_pos=ball[:, _B_POS].astype(np.float64),
+            ball_vel=ball[:, _B_VEL].astype(np.float64),
+            prev_ball_pos=self.prev_ball[:, 0].astype(np.float64),
+            prev_ball_vel=self.prev_ball[:, 1].astype(np.float64),
+            car_pos=car[..., _C_POS].astype(np.float64),
+            car_vel=car[..., _C_VEL].astype(np.float64),
+            car_fwd=car[..., _C_FWD].astype(np.float64),
+            boost=car[..., _C_BOOST].astype(np.float64),
+            prev_boost=self.prev_boost.astype(np.float64),
+            touches=self.touches,
+            goal=goal,
+            scoring_team=scoring_team,
+            teams=self.teams,
+            dt=(self.ticks - self.prev_ticks) / TICKS_PER_SECOND,
+        )
+
+    def _remember(self, mask: np.ndarray) -> None:
+        # What the next step's kernels compare against (ball velocity change, boost change, elapsed time).
+        self.prev_ball[mask, 0] = self.ball[mask, 0, _B_POS]
+        self.prev_ball[mask, 1] = self.ball[mask, 0, _B_VEL]
+        self.prev_boost[mask] = self.car[mask, :, 0, _C_BOOST]
+        self.prev_ticks[mask] = self.ticks[mask]
+
+    def _update_stats(self, mask, touched, rewards, goal, scoring_team, terms) -> None:
         blue = self.teams == 0
         ret_blue = rewards[:, blue].sum(1)
         ret_orange = rewards[:, ~blue].sum(1)
         for i in np.flatnonzero(mask):
             s = self.stats[i]
             s.length += 1
+            s.add_terms({name: v[i] for name, v in terms.items()})
             s.return_blue += float(ret_blue[i])
             s.return_orange += float(ret_orange[i])
             if touched[i].any():

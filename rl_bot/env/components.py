@@ -8,40 +8,13 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from rlgym.api import AgentID, ObsBuilder, RewardFunction, StateMutator
+from rlgym.api import AgentID, ObsBuilder, StateMutator
 from rlgym.rocket_league.api import GameState
-from rlgym.rocket_league.common_values import BALL_RESTING_HEIGHT, BLUE_TEAM, CAR_MAX_SPEED
+from rlgym.rocket_league.common_values import BALL_RADIUS, BALL_RESTING_HEIGHT, BLUE_TEAM
 from rlgym.rocket_league.obs_builders import DefaultObs
 from rlgym.rocket_league.state_mutators import KickoffMutator
 
 MAX_TEAM_SIZE = 3
-
-
-class VelocityPlayerToBallReward(RewardFunction[AgentID, GameState, float]):
-    """Dense shaping: the car's speed towards the ball, ``(v · unit(ball - car)) / CAR_MAX_SPEED`` in [-1, 1]."""
-
-    def reset(self, agents: list[AgentID], initial_state: GameState, shared_info: dict[str, Any]) -> None:
-        pass
-
-    def get_rewards(
-        self,
-        agents: list[AgentID],
-        state: GameState,
-        is_terminated: dict[AgentID, bool],
-        is_truncated: dict[AgentID, bool],
-        shared_info: dict[str, Any],
-    ) -> dict[AgentID, float]:
-        ball = state.ball.position
-        out = {}
-        for agent in agents:
-            phys = state.cars[agent].physics
-            delta = ball - phys.position
-            dist = float(np.linalg.norm(delta))
-            if dist < 1e-6:
-                out[agent] = 0.0
-                continue
-            out[agent] = float(np.dot(phys.linear_velocity, delta) / (dist * CAR_MAX_SPEED))
-        return out
 
 
 class SeededKickoffMutator(StateMutator[GameState]):
@@ -72,6 +45,97 @@ class SeededKickoffMutator(StateMutator[GameState]):
             car.physics.angular_velocity = np.zeros(3, dtype=np.float32)
             car.physics.euler_angles = np.array([0, yaw, 0], dtype=np.float32)
             car.boost_amount = 33.3
+
+
+#: Height of a car's centre resting on its wheels.
+CAR_REST_Z = 17.0
+_FIELD_X, _FIELD_Y = 3800.0, 4800.0  # inside the side and back walls, clear of the corners' curves
+
+
+class StartStateMutator(StateMutator[GameState]):
+    """Each episode starts from one of these, drawn by weight from a seedable Generator (after the team size is set):
+
+    - ``kickoff``: rlgym's kickoff layout (:class:`SeededKickoffMutator`);
+    - ``random``: ball anywhere on the field up to 1,800 uu high with a random velocity up to 2,000 uu/s; cars on
+      their wheels anywhere, random heading and speed up to 1,500 uu/s, random boost;
+    - ``ground_ball``: ball resting on the floor anywhere, rolling up to 1,000 uu/s; cars at rest on the floor,
+      random heading, a third of a tank;
+    - ``aerial``: ball 600-1,600 uu high drifting slowly; cars at rest on the floor, full boost.
+
+    ``last`` names the start drawn last (for tests and metrics).
+    """
+
+    NAMES = ("kickoff", "random", "ground_ball", "aerial")
+
+    def __init__(self, weights: dict[str, float], rng: np.random.Generator | None = None):
+        unknown = sorted(set(weights) - set(self.NAMES))
+        if unknown:
+            raise ValueError(f"unknown start state(s) {unknown}; use {list(self.NAMES)}")
+        self.names = [n for n in self.NAMES if weights.get(n, 0) > 0]
+        w = np.array([weights[n] for n in self.names], np.float64)
+        self.probs = w / w.sum()
+        self.kickoff = SeededKickoffMutator(rng)
+        self.last = ""
+
+    @property
+    def rng(self) -> np.random.Generator:
+        """The Generator every draw uses (shared with the kickoff mutator)."""
+        return self.kickoff.rng
+
+    @rng.setter
+    def rng(self, rng: np.random.Generator) -> None:
+        self.kickoff.rng = rng
+
+    def apply(self, state: GameState, shared_info: dict[str, Any]) -> None:
+        name = (
+            self.names[0] if len(self.names) == 1 else self.names[int(self.rng.choice(len(self.names), p=self.probs))]
+        )
+        self.last = name
+        if name == "kickoff":
+            self.kickoff.apply(state, shared_info)
+            return
+        rng = self.rng
+        ball = state.ball
+        if name == "random":
+            ball.position = np.array(
+                [
+                    rng.uniform(-_FIELD_X, _FIELD_X),
+                    rng.uniform(-_FIELD_Y, _FIELD_Y),
+                    rng.uniform(BALL_RADIUS + 10, 1800),
+                ],
+                dtype=np.float32,
+            )
+            ball.linear_velocity = self._random_vector(rng, 2000.0)
+        elif name == "ground_ball":
+            ball.position = np.array(
+                [rng.uniform(-_FIELD_X, _FIELD_X), rng.uniform(-_FIELD_Y, _FIELD_Y), BALL_RESTING_HEIGHT],
+                dtype=np.float32,
+            )
+            v = self._random_vector(rng, 1000.0)
+            v[2] = 0.0
+            ball.linear_velocity = v
+        else:  # aerial
+            ball.position = np.array(
+                [rng.uniform(-3000, 3000), rng.uniform(-4000, 4000), rng.uniform(600, 1600)], dtype=np.float32
+            )
+            # A ball set with exactly zero velocity in the air stays frozen (the kickoff rule): give it a drift.
+            ball.linear_velocity = self._random_vector(rng, 300.0) + np.array([0, 0, 1.0], np.float32)
+        ball.angular_velocity = np.zeros(3, dtype=np.float32)
+        for car in state.cars.values():
+            yaw = rng.uniform(-np.pi, np.pi)
+            car.physics.position = np.array(
+                [rng.uniform(-_FIELD_X, _FIELD_X), rng.uniform(-_FIELD_Y, _FIELD_Y), CAR_REST_Z], dtype=np.float32
+            )
+            car.physics.euler_angles = np.array([0, yaw, 0], dtype=np.float32)
+            speed = rng.uniform(0, 1500) if name == "random" else 0.0
+            car.physics.linear_velocity = np.array([np.cos(yaw) * speed, np.sin(yaw) * speed, 0], dtype=np.float32)
+            car.physics.angular_velocity = np.zeros(3, dtype=np.float32)
+            car.boost_amount = {"random": rng.uniform(0, 100), "ground_ball": 33.3, "aerial": 100.0}[name]
+
+    @staticmethod
+    def _random_vector(rng: np.random.Generator, max_norm: float) -> np.ndarray:
+        d = rng.normal(size=3)
+        return (d / np.linalg.norm(d) * rng.uniform(0, max_norm)).astype(np.float32)
 
 
 class PaddedDefaultObs(DefaultObs):

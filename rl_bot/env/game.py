@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from rlgym.api import RewardFunction, RLGym
+from rlgym.api import RLGym
 from rlgym.rocket_league.action_parsers import LookupTableAction, RepeatAction
 from rlgym.rocket_league.done_conditions import (
     AnyCondition,
@@ -19,19 +19,14 @@ from rlgym.rocket_league.done_conditions import (
     NoTouchTimeoutCondition,
     TimeoutCondition,
 )
-from rlgym.rocket_league.reward_functions import CombinedReward, GoalReward, TouchReward
 from rlgym.rocket_league.sim import RocketSimEngine
 from rlgym.rocket_league.state_mutators import FixedTeamSizeMutator, MutatorSequence
 
-from rl_bot.config import EnvConfig, RewardTerm, import_object
-from rl_bot.env.components import PaddedDefaultObs, SeededKickoffMutator, VelocityPlayerToBallReward, obs_size
+from rl_bot.config import EnvConfig, import_object
+from rl_bot.env.components import PaddedDefaultObs, StartStateMutator, obs_size
+from rl_bot.env.rewards import RewardSystem
 
 NUM_ACTIONS = len(LookupTableAction.make_lookup_table())
-BUILTIN_REWARD_CLASSES: dict[str, type[RewardFunction]] = {
-    "goal": GoalReward,
-    "touch": TouchReward,
-    "velocity_player_to_ball": VelocityPlayerToBallReward,
-}
 
 
 def agent_ids(team_size: int) -> list[str]:
@@ -48,15 +43,6 @@ def end_cause(goal: bool, game_seconds: float, game_timeout_s: float) -> str:
     return "time" if game_seconds >= game_timeout_s - 1e-6 else "no_touch"
 
 
-def build_reward(terms: tuple[RewardTerm, ...]) -> CombinedReward:
-    """rlgym ``CombinedReward`` from config terms (built-in names or import paths)."""
-    parts = []
-    for term in terms:
-        cls = BUILTIN_REWARD_CLASSES.get(term.name) or import_object(term.name)
-        parts.append((cls(**term.kwargs), term.weight))
-    return CombinedReward(*parts)
-
-
 @dataclass
 class EpisodeStats:
     """What happened in one episode; reported to RLlib metrics when it ends."""
@@ -68,11 +54,21 @@ class EpisodeStats:
     return_blue: float = 0.0
     return_orange: float = 0.0
     touches_by_agent: dict[str, int] = field(default_factory=dict)
+    #: each reward term's weighted value summed over the episode, per car (mean over the cars)
+    reward_terms: dict[str, float] = field(default_factory=dict)
+    start: str = ""  # the start state the episode began from
     end: str = ""  # how the episode ended: goal, no_touch or time (rl_bot.league.elo.ENDS); "" while it runs
+
+    def add_terms(self, terms: dict[str, Any]) -> None:
+        """Add one step's weighted term values (arrays over cars) to the per-car sums."""
+        for name, values in terms.items():
+            self.reward_terms[name] = self.reward_terms.get(name, 0.0) + float(values.mean())
 
     def as_info(self, step_seconds: float) -> dict[str, Any]:
         game_s = self.length * step_seconds
         return {
+            "reward_terms": dict(self.reward_terms),
+            "start": self.start,
             "end": self.end,
             "end_no_touch": float(self.end == "no_touch"),
             "end_time": float(self.end == "time"),
@@ -94,17 +90,18 @@ class RLGymGame:
         self.cfg = cfg
         self.agents = agent_ids(cfg.team_size)
         self.rng = np.random.default_rng()
-        self.kickoff = SeededKickoffMutator(self.rng)
+        self.start_states = StartStateMutator(cfg.start_states, self.rng)
         if cfg.obs_builder:
             obs_builder = import_object(cfg.obs_builder)(**cfg.obs_builder_kwargs)
         else:
             obs_builder = PaddedDefaultObs(**cfg.obs_builder_kwargs)
         self.obs_size = obs_size(obs_builder)
+        self.reward = RewardSystem(cfg)
         self.gym = RLGym(
-            state_mutator=MutatorSequence(FixedTeamSizeMutator(cfg.team_size, cfg.team_size), self.kickoff),
+            state_mutator=MutatorSequence(FixedTeamSizeMutator(cfg.team_size, cfg.team_size), self.start_states),
             obs_builder=obs_builder,
             action_parser=RepeatAction(LookupTableAction(), repeats=cfg.tick_skip),
-            reward_fn=build_reward(cfg.rewards),
+            reward_fn=self.reward,
             transition_engine=RocketSimEngine(rlbot_delay=cfg.rlbot_delay),
             termination_cond=GoalCondition(),
             truncation_cond=AnyCondition(
@@ -114,14 +111,14 @@ class RLGymGame:
         self.stats = EpisodeStats()
 
     def seed(self, seed: int | np.random.SeedSequence) -> None:
-        """Reseed every random choice the game makes (kickoff layout)."""
+        """Reseed every random choice the game makes (start state and its layout)."""
         self.rng = np.random.default_rng(seed)
-        self.kickoff.rng = self.rng
+        self.start_states.rng = self.rng
 
     def reset(self) -> dict[str, np.ndarray]:
-        """Start a kickoff; returns one observation per car."""
+        """Start an episode from a drawn start state; returns one observation per car."""
         obs = self.gym.reset()
-        self.stats = EpisodeStats(touches_by_agent={a: 0 for a in self.agents})
+        self.stats = EpisodeStats(touches_by_agent={a: 0 for a in self.agents}, start=self.start_states.last)
         return self._cast(obs)
 
     def step(self, actions: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], dict[str, float], bool, bool]:
@@ -130,6 +127,7 @@ class RLGymGame:
         state = self.gym.state
         s = self.stats
         s.length += 1
+        s.add_terms(self.reward.last_terms)
         for agent in self.agents:
             car = state.cars[agent]
             if car.ball_touches > 0:

@@ -17,14 +17,38 @@ def put_ball_in_front_of_orange_goal(arena) -> None:
     arena.ball.set_state(bs)
 
 
-@pytest.mark.parametrize("team_size", [1, 2, 3])
-def test_batched_and_component_readings_of_the_same_arena_agree(team_size):
+#: Every term with a batched kernel (non-default kwargs where it has any), plus team spirit, opponent penalty, clip
+#: and all start states.
+ALL_TERMS = dict(
+    rewards=(
+        RewardTerm(name="goal", weight=10.0),
+        RewardTerm(name="concede", weight=3.0),
+        RewardTerm(name="touch", weight=2.0),
+        RewardTerm(name="advanced_touch", weight=1.0, kwargs={"acceleration_reward": 2.0, "use_touch_count": False}),
+        RewardTerm(name="shot", weight=1.5, kwargs={"horizon_s": 3.0}),
+        RewardTerm(name="save", weight=1.5),
+        RewardTerm(name="velocity_player_to_ball", weight=1.0, kwargs={"include_negative_values": False}),
+        RewardTerm(name="velocity_ball_to_goal", weight=1.0),
+        RewardTerm(name="face_ball", weight=0.5),
+        RewardTerm(name="boost_change", weight=1.0, kwargs={"gain_weight": 2.0}),
+        RewardTerm(name="boost_keep", weight=0.3, kwargs={"reward_per_second": 2.0}),
+    ),
+    reward_category_weights={"event": 0.5},
+    team_spirit=0.3,
+    opponent_penalty=0.2,
+    reward_clip=12.0,
+    start_states={"kickoff": 1.0, "random": 1.0, "ground_ball": 1.0, "aerial": 1.0},
+)
+
+
+@pytest.mark.parametrize(("team_size", "extra"), [(1, {}), (2, {}), (3, {}), (1, ALL_TERMS), (2, ALL_TERMS)])
+def test_batched_and_component_readings_of_the_same_arena_agree(team_size, extra):
     """rlgym steps one arena with its components; the batched game reads that very arena after every step.
 
     (Two arenas in lock-step are no reference: with several bodies in contact RocketSim's results depend on
     memory layout, so two arenas drift apart by ~1e-4 and then chaotically.)
     """
-    cfg = EnvConfig(team_size=team_size, no_touch_timeout_s=4.0, game_timeout_s=12.0)
+    cfg = EnvConfig(team_size=team_size, no_touch_timeout_s=4.0, game_timeout_s=12.0, **extra)
     ref = RLGymGame(cfg)
     batched = BatchedGame(cfg, num_arenas=1, games=[ref])
     ref.seed(11)
@@ -32,7 +56,7 @@ def test_batched_and_component_readings_of_the_same_arena_agree(team_size):
     ref_obs = ref.reset()
     batched.start_episode(0)
     arena = ref.gym.transition_engine._arena
-    seen = {"touch": 0, "goal": 0, "truncated": 0}
+    seen = {"touch": 0, "goal": 0, "truncated": 0, "nonzero": set(), "starts": set()}
     for t in range(900):
         np.testing.assert_allclose(
             batched.observations()[0],
@@ -50,6 +74,13 @@ def test_batched_and_component_readings_of_the_same_arena_agree(team_size):
         batched.touches[0] = [ref.state.cars[a].ball_touches for a in ref.agents]
         batched.ticks[0] += cfg.tick_skip
         rew, b_term, b_trunc = batched._outcomes(np.ones(1, bool))
+        assert set(batched.last_terms) == set(ref.reward.last_terms)
+        for name, values in ref.reward.last_terms.items():
+            np.testing.assert_allclose(
+                batched.last_terms[name][0], values[0], atol=1e-5, err_msg=f"term {name} differs at step {t}"
+            )
+            if np.any(values != 0):
+                seen["nonzero"].add(name)
         np.testing.assert_allclose(
             rew[0], [ref_rew[a] for a in ref.agents], atol=1e-5, err_msg=f"rewards differ at step {t}"
         )
@@ -67,10 +98,16 @@ def test_batched_and_component_readings_of_the_same_arena_agree(team_size):
             assert (b.return_blue, b.return_orange) == pytest.approx((r.return_blue, r.return_orange), abs=1e-4)
             seen["goal"] += term
             seen["truncated"] += trunc
+            assert b.reward_terms == pytest.approx(r.reward_terms, abs=1e-4)
             ref_obs = ref.reset()
             batched.start_episode(0)
-    # the comparison covered touches, goals and truncations
+            seen["starts"].add(ref.stats.start)
+    # the comparison covered touches, goals and truncations, and every term was non-zero at some step
     assert seen["touch"] > 0 and seen["goal"] > 0 and seen["truncated"] > 0, seen
+    missing = {t.metric_name for t in cfg.rewards} - seen["nonzero"]
+    # (a save needs a defender's touch at the right moment: tests/env/test_rewards.py builds one)
+    assert not missing - {"save"}, f"terms never exercised: {missing}"
+    assert len(seen["starts"]) == (4 if extra else 1), seen["starts"]
 
 
 def test_batched_control_path_matches_rlgym_engine_in_lockstep():
