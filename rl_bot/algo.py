@@ -13,12 +13,11 @@ from ray.tune.registry import register_env
 from rl_bot.callbacks.metrics import EnvMetricsCallback
 from rl_bot.compat import DropUntrainedAgents, warn_on_version_drift
 from rl_bot.config import ModelConfig, TrainConfig
-from rl_bot.env.rllib_batched import BatchedEnvRunner
 from rl_bot.env.rllib_env import ENV_NAME, RocketLeagueEnv
 from rl_bot.league.league import MAIN as MAIN_MODULE
 from rl_bot.league.league import slot_ids
-from rl_bot.league.runner import LeagueEnvRunner, LeagueGamesCallback
 from rl_bot.learner import MixedPrecisionPPOTorchLearner, RLBotPPOTorchLearner
+from rl_bot.runner import RLBotEnvRunner, RunnerCallback
 
 
 def _make_env(env_context: Any) -> RocketLeagueEnv:
@@ -48,15 +47,16 @@ def main_policy_mapping(agent_id: Any, episode: Any, **kwargs: Any) -> str:
 
 
 def module_specs(cfg: TrainConfig) -> dict[str, RLModuleSpec]:
-    """``main``; with the league on, also the frozen opponents: the built-ins of ``league.opponents`` and the
-    snapshot slots (the pool size plus a spare), each with main's architecture (weights set by the league)."""
+    """``main``; the frozen opponents: the built-in bots the league or a curriculum stage plays
+    (``TrainConfig.builtin_modules``) and, with the league on, the snapshot slots (the pool size plus a spare),
+    each with main's architecture (weights set by the league)."""
+    from rl_bot.league.modules import BUILTIN_MODULES, SnapshotModule
+
     main = RLModuleSpec(model_config=model_config(cfg.model))
     specs = {MAIN_MODULE: main}
+    for name in cfg.builtin_modules:
+        specs[name] = RLModuleSpec(module_class=BUILTIN_MODULES[name])
     if cfg.league.enabled:
-        from rl_bot.league.modules import BUILTIN_MODULES, SnapshotModule
-
-        for name in cfg.league.opponents:
-            specs[name] = RLModuleSpec(module_class=BUILTIN_MODULES[name])
         for slot in slot_ids(cfg.league.num_slots):
             specs[slot] = RLModuleSpec(module_class=SnapshotModule, model_config=model_config(cfg.model))
     return specs
@@ -86,9 +86,8 @@ def build_ppo_config(cfg: TrainConfig) -> PPOConfig:
     register()
     p = cfg.ppo
     r = cfg.resources
-    runner_cls = BatchedEnvRunner if cfg.env.resolved_backend == "batched" else LeagueEnvRunner
     specs = module_specs(cfg)
-    callbacks = [EnvMetricsCallback, LeagueGamesCallback] if cfg.league.enabled else [EnvMetricsCallback]
+    frozen = len(specs) > 1
     ppo = (
         PPOConfig()
         .api_stack(enable_rl_module_and_learner=True, enable_env_runner_and_connector_v2=True)
@@ -101,7 +100,7 @@ def build_ppo_config(cfg: TrainConfig) -> PPOConfig:
             clip_actions=False,
         )
         .env_runners(
-            env_runner_cls=runner_cls,
+            env_runner_cls=RLBotEnvRunner,
             num_env_runners=r.num_env_runners,
             num_envs_per_env_runner=r.num_envs_per_env_runner,
             num_cpus_per_env_runner=r.num_cpus_per_env_runner,
@@ -112,7 +111,7 @@ def build_ppo_config(cfg: TrainConfig) -> PPOConfig:
             num_learners=r.num_learners,
             num_gpus_per_learner=r.num_gpus_per_learner,
             # The league's frozen opponents are never trained: keep their agents out of the learner's batch.
-            learner_connector=(lambda *_: DropUntrainedAgents(trainable=[MAIN_MODULE])) if cfg.league.enabled else None,
+            learner_connector=(lambda *_: DropUntrainedAgents(trainable=[MAIN_MODULE])) if frozen else None,
         )
         .multi_agent(
             policies=set(specs),
@@ -141,7 +140,7 @@ def build_ppo_config(cfg: TrainConfig) -> PPOConfig:
             torch_compile_learner_what_to_compile="forward_train",
             torch_compile_learner_dynamo_backend="inductor",
         )
-        .callbacks(callbacks)
+        .callbacks([EnvMetricsCallback, RunnerCallback])
         .debugging(seed=cfg.run.seed, log_level=cfg.run.log_level)
         .reporting(metrics_num_episodes_for_smoothing=100)
     )

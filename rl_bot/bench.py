@@ -141,14 +141,10 @@ def bench_env_batched(cfg: TrainConfig, seconds: float, seed: int = 0) -> float 
 
 def bench_sampling(cfg: TrainConfig, seconds: float) -> float:
     """Agent-steps/s of one env runner in this process: real module, connectors and episodes, no learning."""
-    from ray.rllib.env.multi_agent_env_runner import MultiAgentEnvRunner
-
     from rl_bot.algo import build_ppo_config
-    from rl_bot.env.rllib_batched import BatchedEnvRunner
+    from rl_bot.runner import RLBotEnvRunner
 
-    ppo = build_ppo_config(cfg)
-    cls = BatchedEnvRunner if cfg.env.resolved_backend == "batched" else MultiAgentEnvRunner
-    runner = cls(config=ppo)
+    runner = RLBotEnvRunner(config=build_ppo_config(cfg))
     step_chunk = 20 * cfg.resources.num_envs_per_env_runner
     runner.sample(num_timesteps=step_chunk, explore=True)
 

@@ -7,12 +7,24 @@ loudly when the internals change. New code that needs an RLlib or rlgym internal
 from __future__ import annotations
 
 import warnings
+from collections import Counter
 from collections.abc import Collection
 from importlib import metadata
 from typing import Any
 
+from ray.rllib.callbacks.utils import make_callback
 from ray.rllib.connectors.connector_v2 import ConnectorV2
 from ray.rllib.env.multi_agent_episode import MultiAgentEpisode
+from ray.rllib.utils.metrics import (
+    NUM_AGENT_STEPS_SAMPLED,
+    NUM_AGENT_STEPS_SAMPLED_LIFETIME,
+    NUM_ENV_STEPS_SAMPLED,
+    NUM_ENV_STEPS_SAMPLED_LIFETIME,
+    NUM_EPISODES,
+    NUM_EPISODES_LIFETIME,
+    NUM_MODULE_STEPS_SAMPLED,
+    NUM_MODULE_STEPS_SAMPLED_LIFETIME,
+)
 
 #: Package versions the internals below were written and tested against.
 CHECKED_VERSIONS = {"ray": "2.60.0", "rlgym-rocket-league": "2.0.1"}
@@ -88,3 +100,67 @@ def per_iteration_timers(algo: Any) -> None:
     for key in ITERATION_TIMERS:
         algo.metrics.delete(*key, key_error=False)
         algo.metrics.log_value(key, float("nan"), reduce="mean", window=1)
+
+
+# --------------------------------------------------------------------------------------------- env runner
+
+
+def installed_env(runner: Any, env: Any, env_ctx: Any) -> None:
+    """Finish a ``make_env`` override the way RLlib 2.60's ``MultiAgentEnvRunner.make_env`` does: set
+    ``num_envs``, have the next ``sample()`` reset every env (internal flag ``_needs_initial_reset``: episodes
+    running in the old env are dropped, never mixed with the new one), and call ``on_environment_created``."""
+    runner.env = env
+    runner.num_envs = env.num_envs
+    runner._needs_initial_reset = True
+    make_callback(
+        "on_environment_created",
+        callbacks_objects=runner._callbacks,
+        callbacks_functions=runner.config.callbacks_on_environment_created,
+        kwargs=dict(env_runner=runner, metrics_logger=runner.metrics, env=env.unwrapped, env_context=env_ctx),
+    )
+
+
+def ongoing_episode_ids(runner: Any) -> list[str]:
+    """Ids of the episodes an env runner is in the middle of (internal ``_ongoing_episodes``)."""
+    return [e.id_ for e in runner._ongoing_episodes if e is not None]
+
+
+class LocalSampleCounts:
+    """Env runner mixin: count sampled steps locally and log the totals once per ``sample()`` call.
+
+    RLlib 2.60's ``MultiAgentEnvRunner`` logs ``2 + 4 x cars`` values into the MetricsLogger per env step (15 % of
+    sampling time in the profile in docs/benchmarks.md); the reduced metrics are the same sums. Internal: overrides
+    the private ``_increase_sampled_metrics(num_steps, next_obs, episode)``; call :meth:`flush_sampled_counts`
+    at the end of ``sample()``.
+    """
+
+    def _increase_sampled_metrics(self, num_steps: int, next_obs: dict, episode: Any) -> int:
+        counts = self.__dict__.setdefault("_pending_counts", Counter())
+        counts[None] += num_steps
+        if episode.is_done:
+            counts["__episodes__"] += 1
+        for aid in next_obs:
+            counts[("agent", str(aid))] += 1
+            counts[("module", episode.module_for(aid))] += 1
+        return num_steps
+
+    def flush_sampled_counts(self) -> None:
+        """Log the counts gathered since the last flush."""
+        counts = self.__dict__.pop("_pending_counts", None)
+        if not counts:
+            return
+        log = self.metrics.log_value
+        env_steps = counts.pop(None, 0)
+        log(NUM_ENV_STEPS_SAMPLED, env_steps, reduce="sum")
+        log(NUM_ENV_STEPS_SAMPLED_LIFETIME, env_steps, reduce="lifetime_sum", with_throughput=True)
+        episodes = counts.pop("__episodes__", 0)
+        if episodes:
+            log(NUM_EPISODES, episodes, reduce="sum")
+            log(NUM_EPISODES_LIFETIME, episodes, reduce="lifetime_sum")
+        for (kind, key), n in counts.items():
+            if kind == "agent":
+                log((NUM_AGENT_STEPS_SAMPLED, key), n, reduce="sum")
+                log((NUM_AGENT_STEPS_SAMPLED_LIFETIME, key), n, reduce="lifetime_sum")
+            else:
+                log((NUM_MODULE_STEPS_SAMPLED, key), n, reduce="sum")
+                log((NUM_MODULE_STEPS_SAMPLED_LIFETIME, key), n, reduce="lifetime_sum")

@@ -511,6 +511,137 @@ class LeagueConfig(_Section):
         return self.max_pool_size + 1
 
 
+STAGE_OPPONENTS = ("self", *BUILTIN_OPPONENTS, "league")
+
+
+class TransitionConfig(_Section):
+    """When a stage ends: at max_env_steps, or after min_env_steps once every threshold set is met.
+
+    With no threshold set the stage ends at ``min_env_steps``; the last stage never ends."""
+
+    min_env_steps: int = Field(0, ge=0, description="Env steps the stage runs at least.")
+    max_env_steps: int | None = Field(
+        None, ge=1, description="Fallback: leave the stage after this many env steps even if thresholds are unmet."
+    )
+    win_rate: float | None = Field(
+        None,
+        gt=0,
+        lt=1,
+        description="Score rate (wins + half the draws) against the stage's opponent whose 95 % Wilson lower bound "
+        "must exceed this, over the stage's latest min_games games.",
+    )
+    min_games: int = Field(100, ge=1, description="Games the win-rate threshold needs (newest first).")
+    rating: float | None = Field(None, description="league/elo_main must reach this (stages with opponents: league).")
+    touches_per_minute: float | None = Field(
+        None, gt=0, description="Touches per game minute over the last 5 iterations must reach this."
+    )
+
+    @model_validator(mode="after")
+    def _order(self) -> TransitionConfig:
+        if self.max_env_steps is not None and self.max_env_steps < self.min_env_steps:
+            raise ValueError(
+                f"max_env_steps={self.max_env_steps} < min_env_steps={self.min_env_steps}; raise max_env_steps"
+            )
+        return self
+
+    @property
+    def thresholds(self) -> list[str]:
+        """The thresholds set."""
+        return [k for k in ("win_rate", "rating", "touches_per_minute") if getattr(self, k) is not None]
+
+
+class StepBackConfig(_Section):
+    """Go back one stage when results against this stage's opponent collapse."""
+
+    win_rate_below: float = Field(
+        gt=0, lt=1, description="Step back when the score rate's 95 % upper bound falls below this."
+    )
+    min_games: int = Field(100, ge=1, description="Games (newest first) the decision needs.")
+    min_env_steps: int = Field(0, ge=0, description="Env steps in the stage before a step back is considered.")
+
+
+class StageConfig(_Section):
+    """One curriculum stage: the game it plays, who the orange team is, and when it ends."""
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$", description="Stage name (metrics, logs).")
+    env: dict[str, Any] = Field(
+        default_factory=dict,
+        description="env fields this stage sets over the top-level env (team_size, rewards, reward_mode, "
+        "start_states, timeouts, ...).",
+    )
+    opponents: Literal["self", "random", "rule-basic", "rule", "league"] = Field(
+        "self",
+        description="Who plays orange: self (main on both teams), a built-in bot, or the league's opponent mix "
+        "(needs league.enabled).",
+    )
+    until: TransitionConfig = Field(default_factory=TransitionConfig, description="When the stage ends.")
+    step_back: StepBackConfig | None = Field(None, description="Optional: when to return to the previous stage.")
+
+
+def _default_stages() -> tuple[StageConfig, ...]:
+    return (
+        StageConfig(
+            name="1v1-basics",
+            env={
+                "team_size": 1,
+                "reward_mode": "dense",
+                "start_states": {"kickoff": 1.0, "random": 1.0, "ground_ball": 1.0, "aerial": 0.5},
+            },
+            opponents="self",
+            until=TransitionConfig(min_env_steps=2_000_000, touches_per_minute=10.0, max_env_steps=10_000_000),
+        ),
+        StageConfig(
+            name="1v1-vs-rule",
+            env={"team_size": 1, "reward_mode": "hybrid", "start_states": {"kickoff": 2.0, "ground_ball": 1.0}},
+            opponents="rule",
+            until=TransitionConfig(min_env_steps=2_000_000, win_rate=0.6, min_games=100, max_env_steps=40_000_000),
+            step_back=None,
+        ),
+        StageConfig(
+            name="2v2-self",
+            env={"team_size": 2, "reward_mode": "hybrid", "team_spirit": 0.3},
+            opponents="self",
+            until=TransitionConfig(min_env_steps=5_000_000, max_env_steps=20_000_000),
+        ),
+        StageConfig(
+            name="2v2-league",
+            env={"team_size": 2, "reward_mode": "hybrid", "team_spirit": 0.5},
+            opponents="league",
+            until=TransitionConfig(min_env_steps=10_000_000, rating=1400.0, max_env_steps=60_000_000),
+        ),
+        StageConfig(
+            name="3v3-league",
+            env={
+                "team_size": 3,
+                "reward_mode": "hybrid",
+                "reward_category_weights": {"event": 0.2},
+                "team_spirit": 0.6,
+            },
+            opponents="league",
+        ),
+    )
+
+
+class CurriculumConfig(_Section):
+    """Staged training: the run moves through ``stages`` in order (see docs/curriculum.md)."""
+
+    enabled: bool = Field(False, description="Train in stages (off: the top-level env, self-play or league).")
+    stages: tuple[StageConfig, ...] = Field(
+        default_factory=_default_stages,
+        min_length=1,
+        description="The stages in order (default: five, 1v1 basics to a 3v3 league; docs/curriculum.md).",
+    )
+
+    @field_validator("stages")
+    @classmethod
+    def _unique_names(cls, v: tuple[StageConfig, ...]) -> tuple[StageConfig, ...]:
+        names = [s.name for s in v]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"stage names must be unique, repeated: {dup}")
+        return v
+
+
 class RunConfig(_Section):
     """Naming, seeding and where outputs go."""
 
@@ -537,6 +668,7 @@ class TrainConfig(_Section):
     checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig, description="Checkpointing.")
     tracking: TrackingConfig = Field(default_factory=TrackingConfig, description="MLflow.")
     league: LeagueConfig = Field(default_factory=LeagueConfig, description="Opponent league.")
+    curriculum: CurriculumConfig = Field(default_factory=CurriculumConfig, description="Training stages.")
 
     @model_validator(mode="after")
     def _gpu_only(self) -> TrainConfig:
@@ -565,6 +697,57 @@ class TrainConfig(_Section):
                 "env.obs_builder and env.obs_builder_kwargs, or turn the league off"
             )
         return self
+
+    @model_validator(mode="after")
+    def _stages(self) -> TrainConfig:
+        if not self.curriculum.enabled:
+            return self
+        problems = []
+        base = self.env.model_dump(mode="json")
+        for i, st in enumerate(self.curriculum.stages):
+            where = f"curriculum.stages[{i}] ({st.name})"
+            unknown = sorted(set(st.env) - set(EnvConfig.model_fields))
+            if unknown:
+                problems.append(f"{where}.env: unknown env field(s) {unknown}; valid: {sorted(EnvConfig.model_fields)}")
+                continue
+            try:
+                env = EnvConfig.model_validate({**base, **st.env})
+            except ValidationError as e:
+                problems.extend(f"{where}.env: {_format_error(err, EnvConfig)}" for err in e.errors())
+                continue
+            if st.opponents != "self" and (env.obs_builder is not None or env.obs_builder_kwargs):
+                problems.append(
+                    f"{where}: opponents={st.opponents!r} needs the built-in observation; unset obs_builder"
+                )
+            if st.opponents == "league" and not self.league.enabled:
+                problems.append(f"{where}: opponents='league' needs league.enabled=true (or pick self or a bot)")
+            if st.until.win_rate is not None and st.opponents in ("self", "league"):
+                problems.append(
+                    f"{where}: until.win_rate needs a fixed opponent (random, rule-basic or rule); against "
+                    f"{st.opponents!r} use until.rating or until.touches_per_minute"
+                )
+            if st.until.rating is not None and st.opponents != "league":
+                problems.append(f"{where}: until.rating is the league's rating of main: set opponents='league'")
+            if st.step_back is not None and (i == 0 or st.opponents in ("self", "league")):
+                problems.append(
+                    f"{where}: step_back needs an earlier stage and a fixed opponent to measure the collapse against"
+                )
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def stage_env(self, index: int) -> EnvConfig:
+        """The env of curriculum stage ``index``: the top-level env with the stage's fields set."""
+        st = self.curriculum.stages[index]
+        return EnvConfig.model_validate({**self.env.model_dump(mode="json"), **st.env})
+
+    @property
+    def builtin_modules(self) -> tuple[str, ...]:
+        """The built-in bots that need an RLModule: the league's opponents and every stage's fixed opponent."""
+        names = set(self.league.opponents) if self.league.enabled else set()
+        if self.curriculum.enabled:
+            names |= {s.opponents for s in self.curriculum.stages if s.opponents in BUILTIN_OPPONENTS}
+        return tuple(n for n in BUILTIN_OPPONENTS if n in names)
 
     def to_plain(self) -> dict[str, Any]:
         """JSON/YAML-safe nested dict using the YAML key names (``ppo.lambda``)."""
@@ -783,7 +966,24 @@ def config_reference_markdown() -> str:
                 value = value.model_dump(mode="json", by_alias=True)
             elif isinstance(value, tuple) and value and isinstance(value[0], BaseModel):
                 value = [v.model_dump(mode="json", by_alias=True) for v in value]
-            out.append(f"| `{name}.{key}` | `{ann}` | `{json.dumps(value)}` | {field.description} |")
+            shown = json.dumps(value)
+            if len(shown) > 300:  # the default stages: listed in docs/curriculum.md
+                shown = f"{len(value)} entries"
+            out.append(f"| `{name}.{key}` | `{ann}` | `{shown}` | {field.description} |")
+        out.append("")
+    for model in (StageConfig, TransitionConfig, StepBackConfig):
+        out.append(f"### `{model.__name__}` — {model.__doc__.splitlines()[0]}\n")
+        out.append("| field | type | default | meaning |")
+        out.append("|---|---|---|---|")
+        for fname, field in model.model_fields.items():
+            ann = str(field.annotation).replace("typing.", "").replace("<class '", "").replace("'>", "")
+            ann = ann.replace("rl_bot.config.", "").replace("|", "\\|")
+            if field.is_required():
+                default = "required"
+            else:
+                value = field.get_default(call_default_factory=True)
+                default = "{} (no thresholds)" if isinstance(value, BaseModel) else json.dumps(value)
+            out.append(f"| `{fname}` | `{ann}` | `{default}` | {field.description} |")
         out.append("")
     return "\n".join(out)
 

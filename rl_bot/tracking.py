@@ -12,7 +12,7 @@ MLFLOW_RUN_ID_FILE = "mlflow_run_id"
 
 
 def select_metrics(result: dict[str, Any]) -> dict[str, float]:
-    """The stable metric names we log, from an RLlib result dict (plus ``perf/…`` added by the driver)."""
+    """The stable metric names we log, from an RLlib result dict of :class:`~rl_bot.trainer.RLBotPPO`."""
     out: dict[str, float] = {}
     runners = result.get("env_runners", {})
     for k, v in runners.items():
@@ -33,6 +33,10 @@ def select_metrics(result: dict[str, Any]) -> dict[str, float]:
             out[dst] = float(main[src])
     for k, v in result.get("perf", {}).items():
         out[f"perf/{k}"] = float(v)
+    # what the training step's plugins add (rl_bot.trainer): league/…, curriculum/…, perf/league_…
+    for k, v in result.items():
+        if k.startswith(("league/", "curriculum/", "perf/")) and isinstance(v, int | float):
+            out[k] = float(v)
     return {k: v for k, v in out.items() if math.isfinite(v)}
 
 

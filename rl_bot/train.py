@@ -252,13 +252,14 @@ def should_stop(cfg: TrainConfig, iteration: int, env_steps: int, elapsed: float
     return None
 
 
-def progress_line(row: dict[str, float], eta: float | None) -> str:
-    """One human line per iteration."""
+def progress_line(row: dict[str, float], eta: float | None, stage: str | None = None) -> str:
+    """One human line per iteration (``stage``: the curriculum stage's name)."""
 
     def g(k: str) -> float:
         return row.get(k, float("nan"))
 
-    line = (
+    line = f"[{int(g('curriculum/stage'))}:{stage}] " if stage else ""
+    line += (
         f"iter {int(g('iteration')):4d} | env steps {int(g('perf/env_steps_total')):>10,} | "
         f"{g('perf/agent_steps_per_s'):7,.0f} agent-steps/s | return {g('env/episode_return_mean'):7.3f} | "
         f"ep len {g('env/episode_length'):6.1f} | touches/ep {g('env/touches_per_episode'):5.2f} | "
@@ -275,22 +276,13 @@ def progress_line(row: dict[str, float], eta: float | None) -> str:
 # ------------------------------------------------------------------------------------------------ running
 
 
-def _agent_steps(result: dict[str, Any]) -> int:
-    per_agent = result.get("env_runners", {}).get("num_agent_steps_sampled_lifetime", {})
-    if isinstance(per_agent, dict):
-        return int(sum(per_agent.values()))
-    return int(per_agent or 0)
-
-
-def _save_checkpoint(algo: Any, run_dir: Path, state: CheckpointState, keep_last: int, league: Any = None) -> Path:
+def _save_checkpoint(algo: Any, run_dir: Path, state: CheckpointState, keep_last: int) -> Path:
     final = run_dir / CHECKPOINT_DIR / checkpoint_name(state.iteration)
     tmp = final.with_name(final.name + ".tmp")
     if tmp.exists():
         shutil.rmtree(tmp)
-    algo.save_to_path(str(tmp))
+    algo.save_to_path(str(tmp))  # RLlib's state plus the league's and the curriculum's (RLBotPPO)
     write_state(tmp, state)
-    if league is not None:
-        league.save(tmp)
     finalize(tmp, final, keep_last)
     return final
 
@@ -314,12 +306,13 @@ def init_ray(address: str | None, log_level: str) -> None:
 
 
 def run(p: TrainPlan, quiet: bool = False) -> TrainSummary:
-    """Build PPO, (restore,) train until a stop limit, checkpoint, log to MLflow. Shuts Ray down after."""
+    """Build the algorithm, (restore,) call ``algo.train()`` until a stop limit, checkpoint, log to MLflow. Everything
+    per iteration (league, curriculum, metrics) runs inside ``train()`` (:mod:`rl_bot.trainer`). Shuts Ray down
+    after."""
     import ray
 
-    from rl_bot.algo import build_ppo_config
-    from rl_bot.compat import per_iteration_timers
     from rl_bot.tracking import MlflowTracker, select_metrics
+    from rl_bot.trainer import algorithm_config
 
     cfg = p.cfg
 
@@ -342,11 +335,10 @@ def run(p: TrainPlan, quiet: bool = False) -> TrainSummary:
         save_config(cfg, cfg_path)
     tracker = None
     algo = None
-    league = None
     status = "FAILED"
     try:
         say(f"run directory: {p.run_dir}")
-        algo = build_ppo_config(cfg).build_algo()
+        algo = algorithm_config(cfg, p.run_dir, p.run_name).build_algo()
         base = CheckpointState(0, 0, 0, 0.0)
         if p.resume_from is not None:
             try:
@@ -358,18 +350,15 @@ def run(p: TrainPlan, quiet: bool = False) -> TrainSummary:
             base = p.resume_state
             _save_resumed_config(cfg, cfg_path, base.iteration)
             say(f"resumed from {p.resume_from} at iteration {algo.iteration}")
-        per_iteration_timers(algo)
-        if cfg.league.enabled:
-            from rl_bot.league.driver import LeagueDriver
-
-            league_state = read_league_state(p.resume_from) if p.resume_from is not None else None
-            league = LeagueDriver(cfg, p.run_dir, p.run_name, algo, league_state)
-            say(f"league: actor {league.name!r}, files in {p.run_dir / 'league'}")
-            if league.resume_info["discarded_rows"]:
+            if algo.league is not None and algo.league.resume_info["discarded_rows"]:
                 say(
-                    f"league: {league.resume_info['discarded_rows']} games played after {p.resume_from.name} moved "
-                    "from games.csv to games.discarded.csv"
+                    f"league: {algo.league.resume_info['discarded_rows']} games played after {p.resume_from.name} "
+                    "moved from games.csv to games.discarded.csv"
                 )
+        if algo.league is not None:
+            say(f"league: actor {algo.league.name!r}, files in {p.run_dir / 'league'}")
+        if algo.curriculum is not None:
+            say(f"curriculum: stage {algo.curriculum.index + 1} {algo.curriculum.stage.name!r}")
         if cfg.tracking.enabled:
             tracker = MlflowTracker(cfg, p.run_dir, p.run_name)
             tracker.log_artifact(cfg_path)
@@ -380,66 +369,39 @@ def run(p: TrainPlan, quiet: bool = False) -> TrainSummary:
         history: list[dict[str, float]] = []
         stop_reason = should_stop(cfg, iteration, env_steps, base.wall_time_s)
         while stop_reason is None:
-            t0 = time.perf_counter()
-            if league is not None:
-                league.before_iteration(iteration + 1)
             result = algo.train()
-            dt_iter = time.perf_counter() - t0
             iteration = int(result["training_iteration"])
-            new_env_steps = int(result.get("num_env_steps_sampled_lifetime", env_steps))
-            new_agent_steps = _agent_steps(result) or agent_steps
-            d_env, d_agent = new_env_steps - env_steps, new_agent_steps - agent_steps
-            env_steps, agent_steps = new_env_steps, new_agent_steps
+            perf = result["perf"]
+            env_steps, agent_steps = int(perf["env_steps_total"]), int(perf["agent_steps_total"])
             elapsed = base.wall_time_s + (time.perf_counter() - start)
-            runners = result.get("env_runners", {})
-            game_s = runners.get("env/game_seconds_sum", 0.0)
-            result["perf"] = {
-                "env_steps_total": env_steps,
-                "agent_steps_total": agent_steps,
-                "iteration_time_s": dt_iter,
-                "env_steps_per_s": d_env / dt_iter,
-                "agent_steps_per_s": d_agent / dt_iter,
-                "wall_time_s": elapsed,
-            }
-            timers = result.get("timers", {})
-            if "learner_update_timer" in timers:
-                result["perf"]["sample_time_s"] = timers.get("env_runner_sampling_timer", float("nan"))
-                result["perf"]["learn_time_s"] = timers["learner_update_timer"]
-                if d_agent > 0:
-                    result["perf"]["learn_s_per_1000_agent_steps"] = timers["learner_update_timer"] / d_agent * 1000
+            perf["wall_time_s"] = elapsed
             row = select_metrics(result)
-            if game_s > 0:
-                row["env/touches_per_minute"] = 60.0 * runners.get("env/touches_sum", 0.0) / game_s
-                row["env/goals_per_minute"] = 60.0 * runners.get("env/goals_sum", 0.0) / game_s
-            if league is not None:
-                row.update(league.after_iteration(iteration, env_steps))
             row["iteration"] = iteration
             history.append(row)
             stop_reason = should_stop(cfg, iteration, env_steps, elapsed)
-            eta = eta_seconds(cfg, iteration, env_steps, elapsed, dt_iter, d_env / dt_iter)
-            say(progress_line(row, eta))
+            eta = eta_seconds(cfg, iteration, env_steps, elapsed, perf["iteration_time_s"], perf["env_steps_per_s"])
+            say(progress_line(row, eta, result.get("curriculum/stage_name")))
             if tracker is not None:
                 tracker.log_metrics({k: v for k, v in row.items() if k != "iteration"}, step=iteration)
             if stop_reason is not None or iteration % cfg.checkpoint.every_n_iterations == 0:
                 state = CheckpointState(iteration, env_steps, agent_steps, elapsed)
-                last_ckpt = _save_checkpoint(algo, p.run_dir, state, cfg.checkpoint.keep_last, league)
-                league_files = league.write_artifacts() if league is not None else []
+                last_ckpt = _save_checkpoint(algo, p.run_dir, state, cfg.checkpoint.keep_last)
+                files = algo.artifact_files()
                 if tracker is not None:
-                    for f in league_files:
-                        tracker.log_artifact(f, artifact_path="league")
+                    for f in files:
+                        tracker.log_artifact(f, artifact_path=f.parent.name)
                     info = p.run_dir / "checkpoint.json"
                     info.write_text(
                         json.dumps({"path": str(last_ckpt), "iteration": iteration, "env_steps": env_steps}, indent=2)
                     )
                     tracker.log_artifact(info)
                     tracker.set_tags({"checkpoint": last_ckpt})
-        if league is not None:
-            # The last periodic evaluations may still be playing: their games belong to this run's record.
-            for final in league.collect_evaluation(wait=True):
-                if tracker is not None:
-                    tracker.log_metrics(final, step=iteration)
-                if history:
-                    history[-1].update(final)
+        # The last periodic evaluations may still be playing: their games belong to this run's record.
+        for final in algo.finish():
+            if tracker is not None:
+                tracker.log_metrics(final, step=iteration)
+            if history:
+                history[-1].update(final)
         if last_ckpt is None and p.resume_from is not None:
             last_ckpt = p.resume_from
         say(f"stopped: {stop_reason}; last checkpoint: {last_ckpt}")
@@ -455,8 +417,6 @@ def run(p: TrainPlan, quiet: bool = False) -> TrainSummary:
             history,
         )
     finally:
-        if league is not None:
-            league.stop()
         if algo is not None:
             algo.stop()
         if tracker is not None:

@@ -18,7 +18,7 @@ def league_episodes():
     """Episodes sampled by a real env runner with the league on: blue is main, orange the rule bot."""
     from rl_bot.algo import build_ppo_config
     from rl_bot.config import load_config
-    from rl_bot.env.rllib_batched import BatchedEnvRunner
+    from rl_bot.runner import RLBotEnvRunner
 
     cfg = load_config(
         None,
@@ -35,7 +35,7 @@ def league_episodes():
         ],
     )
     ppo = build_ppo_config(cfg)
-    runner = BatchedEnvRunner(config=ppo)
+    runner = RLBotEnvRunner(config=ppo)
     runner.set_league_plan(
         {"module_probs": {"main": 0.0, "rule": 1.0}, "module_members": {"rule": "rule"}, "actor": "-", "namespace": "-"}
     )

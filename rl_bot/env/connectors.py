@@ -2,7 +2,7 @@
 
 RLlib 2.60's ``UnBatchToIndividualItems`` and ``ListifyDataForVectorEnv`` find the episode of every batch row by
 scanning the list of episodes (once per row, and per column), which is quadratic in the number of envs per
-runner. These versions build the id → episode / index map once per call. ``BatchedEnvRunner`` swaps them in; a
+runner. These versions build the id → episode / index map once per call. ``RLBotEnvRunner`` swaps them in; a
 test checks that a runner with them samples exactly the same episodes as one with RLlib's.
 """
 

@@ -44,17 +44,24 @@ class LeagueManager:
         run_dir: str,
         state: dict[str, Any] | None = None,
     ):
-        lc = LeagueConfig.model_validate(cfg)
+        self.cfg = LeagueConfig.model_validate(cfg)
+        self.anchor_ratings = anchor_ratings
         self.run_dir = Path(run_dir)
         self.league_dir = self.run_dir / LEAGUE_DIR
         self.csv_path = self.league_dir / GAMES_CSV
-        if state:
-            self.discarded_rows = split_games_csv(self.league_dir, int(state["iteration"]))
-            self.league = League.from_state(lc, anchor_ratings, state, highest_snapshot_on_disk(self.run_dir))
-        else:
-            self.discarded_rows = 0
-            self.league = League(lc, anchor_ratings)
+        self.discarded_rows = 0
+        self.league = League(self.cfg, anchor_ratings)
         self._weights: dict[str, Any] = {}
+        if state:
+            self.load_state(state)
+
+    def load_state(self, state: dict[str, Any]) -> dict[str, int]:
+        """Continue from a saved state (a resume): games recorded after it move to games.discarded.csv. Returns
+        :meth:`resume_info`."""
+        self.discarded_rows = split_games_csv(self.league_dir, int(state["iteration"]))
+        self.league = League.from_state(self.cfg, self.anchor_ratings, state, highest_snapshot_on_disk(self.run_dir))
+        self._weights = {}
+        return self.resume_info()
 
     def begin_iteration(self, iteration: int) -> None:
         """Games reported from now on were played during ``iteration``."""

@@ -1,5 +1,5 @@
 """Which module plays the orange team of each game in an env runner, and when a snapshot slot may take new weights
-(pure: no Ray import; :class:`~rl_bot.league.runner.LeagueEnvRunner` drives it).
+(pure: no Ray import; :class:`~rl_bot.league.runner.LeagueSide` drives it).
 
 Rules:
 

@@ -26,9 +26,18 @@ from rl_bot.league.opponents import builtin_ratings
 EVAL_PREFIX = "league/eval"
 
 
+def league_team_size(cfg: TrainConfig) -> int:
+    """The team size the league's games are played at: the env's, or with a curriculum its first league stage's."""
+    if cfg.curriculum.enabled:
+        for i, st in enumerate(cfg.curriculum.stages):
+            if st.opponents == "league":
+                return cfg.stage_env(i).team_size
+    return cfg.env.team_size
+
+
 def anchor_ratings(cfg: TrainConfig) -> dict[str, float]:
     """The built-in opponents' ratings this run uses."""
-    return builtin_ratings(cfg.env.team_size, cfg.league.anchor_ratings)
+    return builtin_ratings(league_team_size(cfg), cfg.league.anchor_ratings)
 
 
 def _to_numpy(state: Any) -> Any:
@@ -104,7 +113,7 @@ class EvalWorker:
 class LeagueDriver:
     """Runs the league for one training run (see the module docstring)."""
 
-    def __init__(self, cfg: TrainConfig, run_dir: Path, run_name: str, algo: Any, state: dict[str, Any] | None):
+    def __init__(self, cfg: TrainConfig, run_dir: Path, run_name: str, algo: Any, state: dict[str, Any] | None = None):
         import ray
 
         self.ray = ray
@@ -187,9 +196,9 @@ class LeagueDriver:
         if self._evaluator is None:
             lc = self.cfg.league
             worker = self.ray.remote(num_cpus=0)(EvalWorker)
-            self._evaluator = worker.remote(
-                self.cfg.to_plain(), lc.eval_opponent, self.anchor_ratings[lc.eval_opponent]
-            )
+            # The evaluation plays the top-level env: its opponent's rating is the one for that team size.
+            rating = builtin_ratings(self.cfg.env.team_size, lc.anchor_ratings)[lc.eval_opponent]
+            self._evaluator = worker.remote(self.cfg.to_plain(), lc.eval_opponent, rating)
         self._eval_pending = self._evaluator.evaluate.remote(weights, iteration)
 
     def collect_evaluation(self, wait: bool) -> list[dict[str, float]]:
@@ -216,6 +225,13 @@ class LeagueDriver:
         """Write the league state into a checkpoint folder being assembled."""
         state = self.ray.get(self.actor.state.remote())
         (ckpt_dir / LEAGUE_STATE_FILE).write_text(json.dumps(state))
+
+    def restore(self, state: dict[str, Any]) -> dict[str, int]:
+        """Continue from a checkpoint's league state; sends the restored plan to the env runners. Returns what the
+        resume did to the league files (``resume_info``)."""
+        self.resume_info = self.ray.get(self.actor.load_state.remote(state))
+        self.push_plan()
+        return self.resume_info
 
     def write_artifacts(self) -> list[Path]:
         """Refresh ``table.csv`` and ``elo.png``; returns the files (and ``games.csv`` if any game was recorded)."""

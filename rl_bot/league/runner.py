@@ -1,8 +1,8 @@
 """The league inside env runners: which module plays orange in each episode, frozen opponent weights, and the
 results of finished games on their way to the :mod:`~rl_bot.league.actor`.
 
-``LeagueEnvRunner`` is RLlib's ``MultiAgentEnvRunner`` with three additions, all inert until the driver sends a
-plan with :meth:`LeagueEnvRunner.set_league_plan`:
+:class:`LeagueSide` is the part of :class:`~rl_bot.runner.RLBotEnvRunner` that does it, inert until the
+training step sends a plan (and only used in stages whose opponents are the league):
 
 - every new episode gets the module that plays its whole orange team: ``main`` with ``main_share`` (spread evenly
   over successive games), else the pool member the runner drew for its current round of ``league.round_steps`` env
@@ -11,8 +11,10 @@ plan with :meth:`LeagueEnvRunner.set_league_plan`:
 - snapshot slots: when the plan puts a new snapshot in a slot, the runner fetches its weights from the league actor
   and loads them only once no running game uses the slot (until then new games do not draw it). So a game always
   ends against the weights it started with, and no game is ever cut short for a pool change;
-- finished games are noted by :class:`LeagueGamesCallback` with the member they were played against (also if it
+- finished games are noted (from the runner's ``on_episode_end``) with the member they were played against (also if it
   left the pool meanwhile) and sent to the league actor once per ``sample()`` call.
+
+:class:`OrangeAssignment` is the episode mapping for every stage with a non-self opponent (a fixed bot too).
 """
 
 from __future__ import annotations
@@ -22,8 +24,6 @@ from typing import Any
 
 import numpy as np
 import ray
-from ray.rllib.callbacks.callbacks import RLlibCallback
-from ray.rllib.env.multi_agent_env_runner import MultiAgentEnvRunner
 
 from rl_bot.env.rllib_env import episode_summary
 from rl_bot.league.assignment import OpponentBook
@@ -46,111 +46,84 @@ class OrangeAssignment:
         return self.module if str(agent_id).startswith(ORANGE_PREFIX) else MAIN
 
 
-class LeagueEnvRunner(MultiAgentEnvRunner):
-    """Multi-agent env runner that plays the orange team with league-sampled opponent modules; the bookkeeping is
-    :class:`~rl_bot.league.assignment.OpponentBook`'s."""
+class LeagueSide:
+    """The league's part of an env runner (composed into :class:`~rl_bot.runner.RLBotEnvRunner`): draws the
+    orange module of new episodes from the plan, loads snapshot weights into idle slots, and sends finished games
+    to the league actor. The bookkeeping is :class:`~rl_bot.league.assignment.OpponentBook`'s."""
 
-    def __init__(self, *args: Any, **kwargs: Any):
-        super().__init__(*args, **kwargs)
-        self._league_games: list[dict[str, Any]] = []
-        self._league_selfplay = 0
-        self._league_actor: Any = None
-        self._league_rng = np.random.default_rng([int(self.config.seed or 0), int(self.worker_index or 0), 7919])
-        self.league = OpponentBook(first_u=float(self._league_rng.random()))
+    def __init__(self, seed: int, worker_index: int):
+        self.games: list[dict[str, Any]] = []
+        self.selfplay = 0
+        self._actor_handle: Any = None
+        self._namespace: tuple[str, str] | None = None
+        self.rng = np.random.default_rng([int(seed), int(worker_index), 7919])
+        self.book = OpponentBook(first_u=float(self.rng.random()))
 
     @property
-    def league_plan(self) -> dict[str, Any] | None:
+    def plan(self) -> dict[str, Any] | None:
         """The plan installed last (None until the driver sends one: the league is inert)."""
-        return self.league.plan
+        return self.book.plan
 
-    def set_league_plan(self, plan: dict[str, Any]) -> None:
+    def set_plan(self, plan: dict[str, Any], load_slot: Any) -> None:
         """Install a plan (``module_probs``, ``module_members``, ``actor``, ``namespace``); fetch the weights of
         snapshots new to a slot from the league actor and load those whose slot no running game uses."""
-        self._league_namespace = (plan["actor"], plan["namespace"])
-        self.league.set_plan(plan, lambda member: ray.get(self._actor().snapshot_weights.remote(member)))
-        self.league.load_idle(self._load_slot)
-
-    def league_status(self) -> dict[str, Any]:
-        """What the runner holds: loaded and pending slots, games in flight per module (for tests and debugging)."""
-        return self.league.status()
+        if (plan["actor"], plan["namespace"]) != self._namespace:
+            self._namespace, self._actor_handle = (plan["actor"], plan["namespace"]), None
+        self.book.set_plan(plan, lambda member: ray.get(self._actor().snapshot_weights.remote(member)))
+        self.book.load_idle(load_slot)
 
     def _actor(self) -> Any:
-        if self._league_actor is None:
-            name, namespace = self._league_namespace
-            self._league_actor = ray.get_actor(name, namespace=namespace)
-        return self._league_actor
+        if self._actor_handle is None:
+            name, namespace = self._namespace
+            self._actor_handle = ray.get_actor(name, namespace=namespace)
+        return self._actor_handle
 
-    def _load_slot(self, slot: str, weights: Any) -> None:
-        if self.module is not None:
-            self.module[slot].set_state(weights)
-
-    def assign_league_opponent(self, episode: Any) -> None:
+    def assign(self, episode: Any, load_slot: Any) -> None:
         """Draw the module that plays the orange team of a new episode and note the member it plays."""
-        if self.league.plan is None:
-            return
-        self.league.load_idle(self._load_slot)
+        self.book.load_idle(load_slot)
         # u from a golden-ratio sequence rather than independent draws: any n successive games hold
         # (1 - main_share) n league games within two, so small batches do not pass with none.
-        module = self.league.start(episode.id_, self.league.next_u())
+        module = self.book.start(episode.id_, self.book.next_u())
         episode.agent_to_module_mapping_fn = OrangeAssignment(module)
 
-    def sample(self, *args: Any, **kwargs: Any) -> Any:
-        if self.league.plan is not None:
-            # Games dropped by a reset (an env failure) never end: forget them so their slots can change.
-            self.league.forget_all_but(e.id_ for e in self._ongoing_episodes if e is not None)
-            self.league.load_idle(self._load_slot)
-            if self.league.round_over():
-                self.league.new_round(float(self._league_rng.random()))
-        episodes = super().sample(*args, **kwargs)
-        if self.league.plan is not None:
-            self.league.advance(sum(len(e) for e in episodes) / max(1, self.num_envs))
-        return episodes
+    def before_sample(self, ongoing_ids: Any, load_slot: Any) -> None:
+        """Forget games dropped by a reset (an env failure or a stage switch: they never end) so their slots can
+        change; load idle slots; start a new round when due."""
+        self.book.forget_all_but(ongoing_ids)
+        self.book.load_idle(load_slot)
+        if self.book.round_over():
+            self.book.new_round(float(self.rng.random()))
 
-    # ------------------------------------------------------------------------------------------- results
+    def after_sample(self, env_steps_per_env: float) -> None:
+        """Advance the round by the env steps each env took."""
+        self.book.advance(env_steps_per_env)
 
-    def record_league_game(self, episode: Any) -> None:
+    def record(self, episode: Any, weights_seq_no: int) -> None:
         """Note a finished episode's result (from the env's episode summary) for the league actor."""
-        entry = self.league.finish(episode.id_)
+        entry = self.book.finish(episode.id_)
         summary = episode_summary(episode)
         if entry is None or summary is None:
             return
         module, member = entry
         if module == MAIN:
-            self._league_selfplay += 1
+            self.selfplay += 1
             return
-        self._league_games.append(
+        self.games.append(
             {
                 "opponent": member,
                 "goals_main": int(summary["goals_blue"]),
                 "goals_opponent": int(summary["goals_orange"]),
                 "end": summary["end"],
-                "main_version": int(getattr(self, "_weights_seq_no", 0)),
+                "main_version": int(weights_seq_no),
             }
         )
 
-    def flush_league_games(self) -> int:
+    def flush(self) -> int:
         """Send the games noted since the last flush to the league actor (waits for it); returns how many."""
-        games, selfplay = self._league_games, self._league_selfplay
-        if self.league.plan is None or (not games and not selfplay):
+        games, selfplay = self.games, self.selfplay
+        if self.book.plan is None or (not games and not selfplay):
             return 0
         # Wait for the actor: the driver's end-of-iteration calls must see every game of the iteration.
         ray.get(self._actor().report_games.remote(games, selfplay))
-        self._league_games, self._league_selfplay = [], 0
+        self.games, self.selfplay = [], 0
         return len(games)
-
-
-class LeagueGamesCallback(RLlibCallback):
-    """Draws each new episode's opponent (:meth:`LeagueEnvRunner.assign_league_opponent`), hands finished episodes
-    to :meth:`LeagueEnvRunner.record_league_game`, and flushes the results after each sample."""
-
-    def on_episode_created(self, *, episode: Any, env_runner: Any = None, **kwargs: Any) -> None:
-        if isinstance(env_runner, LeagueEnvRunner):
-            env_runner.assign_league_opponent(episode)
-
-    def on_episode_end(self, *, episode: Any, env_runner: Any = None, **kwargs: Any) -> None:
-        if isinstance(env_runner, LeagueEnvRunner):
-            env_runner.record_league_game(episode)
-
-    def on_sample_end(self, *, env_runner: Any = None, **kwargs: Any) -> None:
-        if isinstance(env_runner, LeagueEnvRunner):
-            env_runner.flush_league_games()

@@ -1,12 +1,11 @@
-"""The batched backend inside RLlib's env runner: same episodes' starts as the rlgym backend, same counters."""
+"""The batched backend inside rl-bot's env runner: same episodes' starts as the rlgym backend, same counters."""
 
 import numpy as np
-from ray.rllib.env.multi_agent_env_runner import MultiAgentEnvRunner
 from ray.rllib.utils.metrics import NUM_AGENT_STEPS_SAMPLED, NUM_ENV_STEPS_SAMPLED, NUM_EPISODES
 
 from rl_bot.algo import build_ppo_config
 from rl_bot.config import load_config
-from rl_bot.env.rllib_batched import BatchedEnvRunner
+from rl_bot.runner import RLBotEnvRunner
 
 TINY = [
     "resources.num_env_runners=0",
@@ -22,8 +21,7 @@ TINY = [
 def make_runner(backend):
     cfg = load_config(None, [*TINY, f"env.backend={backend}"])
     assert cfg.env.resolved_backend == backend
-    cls = BatchedEnvRunner if backend == "batched" else MultiAgentEnvRunner
-    return cls(config=build_ppo_config(cfg))
+    return RLBotEnvRunner(config=build_ppo_config(cfg))
 
 
 def first_observations(runner):
@@ -61,7 +59,7 @@ def test_batched_runner_counts_every_sampled_step_and_episode():
         runner.stop()
 
 
-class StockConnectorsRunner(BatchedEnvRunner):
+class StockConnectorsRunner(RLBotEnvRunner):
     INDEXED_CONNECTORS = False
 
 
@@ -72,12 +70,12 @@ def test_indexed_connector_pieces_sample_exactly_the_same_episodes():
 
     cfg = load_config(None, [*TINY, "resources.num_envs_per_env_runner=5", "env.backend=batched"])
     traces = []
-    for cls in (StockConnectorsRunner, BatchedEnvRunner):
+    for cls in (StockConnectorsRunner, RLBotEnvRunner):
         runner = cls(config=build_ppo_config(cfg))  # seeds torch and the envs the same way each time
         kinds = {type(c) for c in runner._module_to_env.connectors}
-        assert (IndexedUnBatchToIndividualItems in kinds) == (cls is BatchedEnvRunner)
+        assert (IndexedUnBatchToIndividualItems in kinds) == (cls is RLBotEnvRunner)
         assert (UnBatchToIndividualItems in kinds) == (cls is StockConnectorsRunner)
-        assert (IndexedListifyDataForVectorEnv in kinds) == (cls is BatchedEnvRunner)
+        assert (IndexedListifyDataForVectorEnv in kinds) == (cls is RLBotEnvRunner)
         try:
             episodes = runner.sample(num_timesteps=200, explore=True)
             trace = []

@@ -136,7 +136,7 @@ def test_snapshots_replaced_and_pruned_mid_game_lose_no_game(tmp_path, ray_guard
         state = ray.get(league.actor.state.remote())
         (status, slots), *_ = algo.env_runner_group.foreach_env_runner(
             lambda r: (
-                r.league_status(),
+                r.runner_status()["league"],
                 {s: {k: np.asarray(v) for k, v in r.module[s].get_state().items()} for s in ("opp_0", "opp_1")},
             ),
             local_env_runner=False,

@@ -104,10 +104,10 @@ def test_mixed_precision_clips_unscaled_gradients_and_compile_wraps_main(ray_gua
     torch_compile really compiles main's forward_train (dynamo's eager backend stands in for inductor on CPU)."""
     import ray
 
-    from rl_bot.env.rllib_batched import BatchedEnvRunner
+    from rl_bot.runner import RLBotEnvRunner
 
     ray.init(num_cpus=2, include_dashboard=False)
-    runner = BatchedEnvRunner(config=build_ppo_config(load_config(None, SMALL)).learners(num_gpus_per_learner=0))
+    runner = RLBotEnvRunner(config=build_ppo_config(load_config(None, SMALL)).learners(num_gpus_per_learner=0))
     episodes = runner.sample(num_timesteps=800, explore=True)
     spaces = runner.get_spaces()
     runner.stop()

@@ -1,0 +1,230 @@
+"""One training step = ``Algorithm.train()``: :class:`RLBotPPO` is PPO with rl-bot's per-iteration work inside.
+
+Around each of PPO's iterations it runs the league (:class:`~rl_bot.league.driver.LeagueDriver`: snapshots, plan,
+periodic evaluation), the curriculum (:class:`~rl_bot.curriculum.Curriculum`: stage decisions and the switch of
+every env runner at the iteration boundary) and the ``perf/…`` and rate metrics, and adds their metrics to the
+result. Their state is written into every checkpoint folder by :meth:`RLBotPPO.save_to_path` and read back by
+:meth:`RLBotPPO.restore_from_path`, so ``Algorithm.from_checkpoint(path)`` alone brings a run back whole; the CLI,
+a ``ray job submit`` job and a Tune trial all run the same thing.
+
+The run settings travel in ``config.env_config["rl_bot"]`` (the whole TrainConfig as plain data, the run folder
+and name), which RLlib keeps in the algorithm's config and its checkpoints.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from ray.rllib.algorithms.ppo import PPO, PPOConfig
+from ray.rllib.callbacks.callbacks import RLlibCallback
+
+from rl_bot.algo import build_ppo_config
+from rl_bot.checkpoints import LEAGUE_STATE_FILE
+from rl_bot.compat import per_iteration_timers
+from rl_bot.config import TrainConfig, validate_config
+from rl_bot.curriculum import Curriculum, IterationResult, Transition
+
+RL_BOT_KEY = "rl_bot"
+CURRICULUM_STATE_FILE = "curriculum_state.json"
+CURRICULUM_DIR = "curriculum"
+STAGES_CSV = "stages.csv"
+
+
+def algorithm_config(cfg: TrainConfig, run_dir: Path, run_name: str) -> PPOConfig:
+    """The PPO config of a run, with :class:`RLBotPPO` as the algorithm and the run settings it reads."""
+    ppo = build_ppo_config(cfg)
+    ppo.algo_class = RLBotPPO
+    env_config = dict(ppo.env_config)
+    env_config[RL_BOT_KEY] = {"config": cfg.to_plain(), "run_dir": str(run_dir), "run_name": run_name}
+    ppo.environment(env_config=env_config)
+    ppo.callbacks([*ppo.callbacks_class, TrainingStepCallback])
+    return ppo
+
+
+def _agent_steps(result: dict[str, Any]) -> int:
+    per_agent = result.get("env_runners", {}).get("num_agent_steps_sampled_lifetime", {})
+    if isinstance(per_agent, dict):
+        return int(sum(per_agent.values()))
+    return int(per_agent or 0)
+
+
+class RLBotPPO(PPO):
+    """PPO whose ``train()`` also runs the league, the curriculum and rl-bot's metrics (module docstring)."""
+
+    def setup(self, config: Any) -> None:
+        super().setup(config)
+        spec = self.config.env_config[RL_BOT_KEY]
+        self.rl_cfg: TrainConfig = validate_config(spec["config"])
+        self.run_dir = Path(spec["run_dir"])
+        self.run_name: str = spec["run_name"]
+        per_iteration_timers(self)
+        self._env_steps = 0
+        self._agent_steps = 0
+        self.league: Any = None
+        if self.rl_cfg.league.enabled:
+            from rl_bot.league.driver import LeagueDriver
+
+            self.league = LeagueDriver(self.rl_cfg, self.run_dir, self.run_name, self)
+        self.curriculum = Curriculum(self.rl_cfg.curriculum) if self.rl_cfg.curriculum.enabled else None
+        self.install_stage()
+
+    # ------------------------------------------------------------------------------------------- stages
+
+    def stage_spec(self) -> dict[str, Any] | None:
+        """What env runners play in the current stage (None without a curriculum)."""
+        if self.curriculum is None:
+            return None
+        i = self.curriculum.index
+        st = self.curriculum.stage
+        return {
+            "index": i,
+            "name": st.name,
+            "env": self.rl_cfg.stage_env(i).model_dump(mode="json"),
+            "opponents": st.opponents,
+        }
+
+    def install_stage(self, runner_ids: list[int] | None = None) -> None:
+        """Send the current stage to the env runners (``runner_ids``: only those, e.g. recreated ones)."""
+        spec = self.stage_spec()
+        if spec is None:
+            return
+        self.env_runner_group.foreach_env_runner(
+            lambda r: r.set_stage(spec),
+            local_env_runner=runner_ids is None,
+            remote_worker_ids=runner_ids,
+        )
+
+    def runner_status(self) -> list[dict[str, Any]]:
+        """Every env runner's :meth:`~rl_bot.runner.RLBotEnvRunner.runner_status` (remote ones, else the local)."""
+        remote = self.env_runner_group.num_remote_env_runners() > 0
+        return self.env_runner_group.foreach_env_runner(lambda r: r.runner_status(), local_env_runner=not remote)
+
+    def on_runners_recreated(self, runner_ids: list[int]) -> None:
+        """Env runners RLlib restarted start with the top-level env: give them the stage and the league plan."""
+        self.install_stage(list(runner_ids))
+        if self.league is not None:
+            self.league.push_plan()
+
+    # ------------------------------------------------------------------------------------------- iteration
+
+    def step(self) -> dict[str, Any]:
+        iteration = self.iteration + 1
+        if self.league is not None:
+            self.league.before_iteration(iteration)
+        t0 = time.perf_counter()
+        result = super().step()
+        dt = time.perf_counter() - t0
+        self._perf(result, dt)
+        runners = result.get("env_runners", {})
+        if self.league is not None:
+            result.update(self.league.after_iteration(iteration, self._env_steps))
+        if self.curriculum is not None:
+            measured = IterationResult(
+                iteration=iteration,
+                env_steps=self._env_steps,
+                games=int(runners.get("curriculum/games_sum", 0)),
+                score=float(runners.get("curriculum/score_sum", 0.0)),
+                touches=float(runners.get("env/touches_sum", 0.0)),
+                game_seconds=float(runners.get("env/game_seconds_sum", 0.0)),
+                rating=result.get("league/elo_main"),
+            )
+            change = self.curriculum.update(measured)
+            if change is not None:
+                self._record_transition(change)
+                self.install_stage()
+            result.update(self.curriculum.metrics(self._env_steps))
+            result["curriculum/stage_name"] = self.curriculum.stage.name
+        return result
+
+    def _perf(self, result: dict[str, Any], dt: float) -> None:
+        env_steps = int(result.get("num_env_steps_sampled_lifetime", self._env_steps))
+        agent_steps = _agent_steps(result) or self._agent_steps
+        d_env, d_agent = env_steps - self._env_steps, agent_steps - self._agent_steps
+        self._env_steps, self._agent_steps = env_steps, agent_steps
+        perf = {
+            "env_steps_total": env_steps,
+            "agent_steps_total": agent_steps,
+            "iteration_time_s": dt,
+            "env_steps_per_s": d_env / dt,
+            "agent_steps_per_s": d_agent / dt,
+        }
+        timers = result.get("timers", {})
+        if "learner_update_timer" in timers:
+            perf["sample_time_s"] = timers.get("env_runner_sampling_timer", float("nan"))
+            perf["learn_time_s"] = timers["learner_update_timer"]
+            if d_agent > 0:
+                perf["learn_s_per_1000_agent_steps"] = timers["learner_update_timer"] / d_agent * 1000
+        result["perf"] = perf
+        runners = result.get("env_runners", {})
+        game_s = runners.get("env/game_seconds_sum", 0.0)
+        if game_s > 0:
+            runners["env/touches_per_minute"] = 60.0 * runners.get("env/touches_sum", 0.0) / game_s
+            runners["env/goals_per_minute"] = 60.0 * runners.get("env/goals_sum", 0.0) / game_s
+
+    def _record_transition(self, t: Transition) -> None:
+        path = self.run_dir / CURRICULUM_DIR / STAGES_CSV
+        path.parent.mkdir(parents=True, exist_ok=True)
+        new = not path.exists()
+        with path.open("a", newline="") as f:
+            w = csv.writer(f)
+            if new:
+                w.writerow(list(asdict(t)))
+            w.writerow(list(asdict(t).values()))
+
+    def finish(self) -> list[dict[str, float]]:
+        """Wait for work still running when training stops (the last periodic evaluations); their metrics."""
+        return self.league.collect_evaluation(wait=True) if self.league is not None else []
+
+    def artifact_files(self) -> list[Path]:
+        """Files for the experiment tracker: league table, Elo plot and games; the stage history."""
+        files = self.league.write_artifacts() if self.league is not None else []
+        stages = self.run_dir / CURRICULUM_DIR / STAGES_CSV
+        if stages.exists():
+            files.append(stages)
+        return files
+
+    def cleanup(self) -> None:
+        if getattr(self, "league", None) is not None:
+            self.league.stop()
+        super().cleanup()
+
+    # ------------------------------------------------------------------------------------------- state
+
+    def save_to_path(self, path: Any = None, *args: Any, **kwargs: Any) -> str:
+        out = super().save_to_path(path, *args, **kwargs)
+        folder = Path(out)
+        if self.league is not None:
+            self.league.save(folder)
+        if self.curriculum is not None:
+            (folder / CURRICULUM_STATE_FILE).write_text(json.dumps(self.curriculum.state()))
+        return out
+
+    def restore_from_path(self, path: Any, *args: Any, **kwargs: Any) -> None:
+        super().restore_from_path(path, *args, **kwargs)
+        if "component" in kwargs:
+            return
+        folder = Path(path)
+        self._env_steps = int(self.metrics.peek(("env_runners", "num_env_steps_sampled_lifetime"), default=0))
+        per_agent = self.metrics.peek(("env_runners", "num_agent_steps_sampled_lifetime"), default=0)
+        self._agent_steps = int(sum(per_agent.values()) if isinstance(per_agent, dict) else per_agent)
+        per_iteration_timers(self)
+        if self.league is not None and (folder / LEAGUE_STATE_FILE).is_file():
+            self.league.restore(json.loads((folder / LEAGUE_STATE_FILE).read_text()))
+        if self.curriculum is not None and (folder / CURRICULUM_STATE_FILE).is_file():
+            self.curriculum.load_state(json.loads((folder / CURRICULUM_STATE_FILE).read_text()))
+            self.install_stage()
+
+
+class TrainingStepCallback(RLlibCallback):
+    """Restarted env runners get the current stage and league plan (:meth:`RLBotPPO.on_runners_recreated`)."""
+
+    def on_env_runners_recreated(
+        self, *, algorithm: Any, env_runner_indices: list[int], is_evaluation: bool = False, **kwargs: Any
+    ) -> None:
+        if isinstance(algorithm, RLBotPPO) and not is_evaluation:
+            algorithm.on_runners_recreated(env_runner_indices)
