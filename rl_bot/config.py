@@ -19,7 +19,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from rl_bot.env.reward_catalog import BUILTIN_TERMS, CATEGORIES, MODE_CATEGORIES
+from rl_bot.reward_catalog import BUILTIN_TERMS, CATEGORIES, MODE_CATEGORIES
 
 BUILTIN_REWARDS = tuple(BUILTIN_TERMS)
 START_STATES = ("kickoff", "random", "ground_ball", "aerial")

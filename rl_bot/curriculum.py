@@ -85,9 +85,17 @@ class Curriculum:
     # ------------------------------------------------------------------------------------------- decisions
 
     def update(self, result: IterationResult) -> Transition | None:
-        """Record an iteration; move to the next stage (or back) when the rules say so. Returns the change."""
+        """:meth:`record` an iteration, then :meth:`decide`."""
+        self.record(result)
+        return self.decide(result)
+
+    def record(self, result: IterationResult) -> None:
+        """Add an iteration played in the current stage."""
         self.records.append(result)
         del self.records[:-MAX_RECORDS]
+
+    def decide(self, result: IterationResult) -> Transition | None:
+        """Move to the next stage (or back) when the rules say so, after ``result``'s iteration. Returns the change."""
         steps = result.env_steps - self.stage_start_env_steps
         reason = self._advance_reason(steps, result)
         if reason is not None and self.index + 1 < len(self.cfg.stages):
@@ -141,7 +149,7 @@ class Curriculum:
     # ------------------------------------------------------------------------------------------- reporting
 
     def metrics(self, env_steps: int) -> dict[str, float]:
-        """``curriculum/…`` metrics (stage is 1-based, as in the docs)."""
+        """``curriculum/…`` metrics of the current stage (stage is 1-based, as in the docs)."""
         out = {
             "curriculum/stage": float(self.index + 1),
             "curriculum/transitions": float(len(self.history)),

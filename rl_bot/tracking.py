@@ -31,8 +31,6 @@ def select_metrics(result: dict[str, Any]) -> dict[str, float]:
     ):
         if src in main:
             out[dst] = float(main[src])
-    for k, v in result.get("perf", {}).items():
-        out[f"perf/{k}"] = float(v)
     # what the training step's plugins add (rl_bot.trainer): league/…, curriculum/…, perf/league_…
     for k, v in result.items():
         if k.startswith(("league/", "curriculum/", "perf/")) and isinstance(v, int | float):

@@ -371,16 +371,19 @@ def run(p: TrainPlan, quiet: bool = False) -> TrainSummary:
         while stop_reason is None:
             result = algo.train()
             iteration = int(result["training_iteration"])
-            perf = result["perf"]
-            env_steps, agent_steps = int(perf["env_steps_total"]), int(perf["agent_steps_total"])
+            env_steps, agent_steps = int(result["perf/env_steps_total"]), int(result["perf/agent_steps_total"])
             elapsed = base.wall_time_s + (time.perf_counter() - start)
-            perf["wall_time_s"] = elapsed
             row = select_metrics(result)
+            row["perf/wall_time_s"] = elapsed
             row["iteration"] = iteration
             history.append(row)
             stop_reason = should_stop(cfg, iteration, env_steps, elapsed)
-            eta = eta_seconds(cfg, iteration, env_steps, elapsed, perf["iteration_time_s"], perf["env_steps_per_s"])
+            eta = eta_seconds(
+                cfg, iteration, env_steps, elapsed, row["perf/iteration_time_s"], row["perf/env_steps_per_s"]
+            )
             say(progress_line(row, eta, result.get("curriculum/stage_name")))
+            if "curriculum/transition" in result:
+                say(f"curriculum: after iteration {iteration}: {result['curriculum/transition']}")
             if tracker is not None:
                 tracker.log_metrics({k: v for k, v in row.items() if k != "iteration"}, step=iteration)
             if stop_reason is not None or iteration % cfg.checkpoint.every_n_iterations == 0:

@@ -1,6 +1,6 @@
 """One training step = ``Algorithm.train()``: :class:`RLBotPPO` is PPO with rl-bot's per-iteration work inside.
 
-Around each of PPO's iterations it runs the league (:class:`~rl_bot.league.driver.LeagueDriver`: snapshots, plan,
+Around each of PPO's iterations it runs the league (:class:`~rl_bot.league_driver.LeagueDriver`: snapshots, plan,
 periodic evaluation), the curriculum (:class:`~rl_bot.curriculum.Curriculum`: stage decisions and the switch of
 every env runner at the iteration boundary) and the ``perf/…`` and rate metrics, and adds their metrics to the
 result. Their state is written into every checkpoint folder by :meth:`RLBotPPO.save_to_path` and read back by
@@ -46,6 +46,12 @@ def algorithm_config(cfg: TrainConfig, run_dir: Path, run_name: str) -> PPOConfi
     return ppo
 
 
+def _sum(runners: dict[str, Any], key: str) -> float:
+    """An iteration's sum metric from the env runners (RLlib reports NaN when nothing was logged under it)."""
+    v = runners.get(key, 0.0)
+    return 0.0 if v is None or v != v else float(v)
+
+
 def _agent_steps(result: dict[str, Any]) -> int:
     per_agent = result.get("env_runners", {}).get("num_agent_steps_sampled_lifetime", {})
     if isinstance(per_agent, dict):
@@ -67,7 +73,7 @@ class RLBotPPO(PPO):
         self._agent_steps = 0
         self.league: Any = None
         if self.rl_cfg.league.enabled:
-            from rl_bot.league.driver import LeagueDriver
+            from rl_bot.league_driver import LeagueDriver
 
             self.league = LeagueDriver(self.rl_cfg, self.run_dir, self.run_name, self)
         self.curriculum = Curriculum(self.rl_cfg.curriculum) if self.rl_cfg.curriculum.enabled else None
@@ -127,18 +133,22 @@ class RLBotPPO(PPO):
             measured = IterationResult(
                 iteration=iteration,
                 env_steps=self._env_steps,
-                games=int(runners.get("curriculum/games_sum", 0)),
-                score=float(runners.get("curriculum/score_sum", 0.0)),
-                touches=float(runners.get("env/touches_sum", 0.0)),
-                game_seconds=float(runners.get("env/game_seconds_sum", 0.0)),
+                games=int(_sum(runners, "curriculum/games_sum")),
+                score=_sum(runners, "curriculum/score_sum"),
+                touches=_sum(runners, "env/touches_sum"),
+                game_seconds=_sum(runners, "env/game_seconds_sum"),
                 rating=result.get("league/elo_main"),
             )
-            change = self.curriculum.update(measured)
+            # Metrics of the stage played in this iteration, then the decision for the next one.
+            self.curriculum.record(measured)
+            result.update(self.curriculum.metrics(self._env_steps))
+            result["curriculum/stage_name"] = self.curriculum.stage.name
+            change = self.curriculum.decide(measured)
             if change is not None:
                 self._record_transition(change)
                 self.install_stage()
-            result.update(self.curriculum.metrics(self._env_steps))
-            result["curriculum/stage_name"] = self.curriculum.stage.name
+                result["curriculum/transition"] = f"{change.from_stage} -> {change.to_stage} ({change.reason})"
+            result["curriculum/transitions"] = float(len(self.curriculum.history))
         return result
 
     def _perf(self, result: dict[str, Any], dt: float) -> None:
@@ -159,12 +169,13 @@ class RLBotPPO(PPO):
             perf["learn_time_s"] = timers["learner_update_timer"]
             if d_agent > 0:
                 perf["learn_s_per_1000_agent_steps"] = timers["learner_update_timer"] / d_agent * 1000
-        result["perf"] = perf
+        # Flat keys: Ray's Trainable.train() puts its own system stats under result["perf"].
+        result.update({f"perf/{k}": v for k, v in perf.items()})
         runners = result.get("env_runners", {})
-        game_s = runners.get("env/game_seconds_sum", 0.0)
+        game_s = _sum(runners, "env/game_seconds_sum")
         if game_s > 0:
-            runners["env/touches_per_minute"] = 60.0 * runners.get("env/touches_sum", 0.0) / game_s
-            runners["env/goals_per_minute"] = 60.0 * runners.get("env/goals_sum", 0.0) / game_s
+            runners["env/touches_per_minute"] = 60.0 * _sum(runners, "env/touches_sum") / game_s
+            runners["env/goals_per_minute"] = 60.0 * _sum(runners, "env/goals_sum") / game_s
 
     def _record_transition(self, t: Transition) -> None:
         path = self.run_dir / CURRICULUM_DIR / STAGES_CSV

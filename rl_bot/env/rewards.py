@@ -33,7 +33,7 @@ from rlgym.rocket_league.common_values import (
 )
 
 from rl_bot.config import EnvConfig, RewardTerm, import_object
-from rl_bot.env.reward_catalog import BUILTIN_TERMS, MODE_CATEGORIES
+from rl_bot.reward_catalog import BUILTIN_TERMS, MODE_CATEGORIES
 
 
 @dataclass

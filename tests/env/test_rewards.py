@@ -6,8 +6,8 @@ from rlgym.rocket_league.common_values import BALL_RESTING_HEIGHT, BLUE_TEAM
 
 from rl_bot.config import ConfigError, EnvConfig, RewardTerm, validate_config
 from rl_bot.env.game import RLGymGame
-from rl_bot.env.reward_catalog import BUILTIN_TERMS
 from rl_bot.env.rewards import Frame, active_terms, combine, k_concede, k_goal, k_save, k_shot
+from rl_bot.reward_catalog import BUILTIN_TERMS
 
 
 def frame(ball_pos, ball_vel, prev_pos, prev_vel, touches, teams=(0, 1), goal=False, scoring_team=0) -> Frame:

@@ -92,8 +92,8 @@ def test_snapshots_replaced_and_pruned_mid_game_lose_no_game(tmp_path, ray_guard
     import ray
 
     from rl_bot.algo import build_ppo_config
-    from rl_bot.league.driver import LeagueDriver
     from rl_bot.league.files import load_snapshot, snapshot_file
+    from rl_bot.league_driver import LeagueDriver
 
     cfg = load_config(
         None,
