@@ -585,17 +585,32 @@ def _default_stages() -> tuple[StageConfig, ...]:
             env={
                 "team_size": 1,
                 "reward_mode": "dense",
+                "rewards": [
+                    {"name": "goal", "weight": 10.0},
+                    {"name": "touch", "weight": 2.0},
+                    {"name": "velocity_player_to_ball", "weight": 1.5},
+                    {"name": "velocity_ball_to_goal", "weight": 2.0},
+                ],
                 "start_states": {"kickoff": 1.0, "random": 1.0, "ground_ball": 1.0, "aerial": 0.5},
             },
             opponents="self",
-            until=TransitionConfig(min_env_steps=2_000_000, touches_per_minute=10.0, max_env_steps=10_000_000),
+            until=TransitionConfig(min_env_steps=1_000_000, touches_per_minute=6.0, max_env_steps=4_000_000),
         ),
         StageConfig(
             name="1v1-vs-rule",
-            env={"team_size": 1, "reward_mode": "hybrid", "start_states": {"kickoff": 2.0, "ground_ball": 1.0}},
+            env={
+                "team_size": 1,
+                "reward_mode": "hybrid",
+                "rewards": [
+                    {"name": "goal", "weight": 10.0},
+                    {"name": "touch", "weight": 1.0},
+                    {"name": "shot", "weight": 3.0},
+                    {"name": "save", "weight": 3.0},
+                ],
+                "start_states": {"kickoff": 2.0, "ground_ball": 1.0},
+            },
             opponents="rule",
             until=TransitionConfig(min_env_steps=2_000_000, win_rate=0.6, min_games=100, max_env_steps=40_000_000),
-            step_back=None,
         ),
         StageConfig(
             name="2v2-self",
