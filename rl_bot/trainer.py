@@ -16,7 +16,7 @@ from __future__ import annotations
 import csv
 import json
 import time
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
 
@@ -145,7 +145,7 @@ class RLBotPPO(PPO):
             result["curriculum/stage_name"] = self.curriculum.stage.name
             change = self.curriculum.decide(measured)
             if change is not None:
-                self._record_transition(change)
+                self._write_stage_history()
                 self.install_stage()
                 result["curriculum/transition"] = f"{change.from_stage} -> {change.to_stage} ({change.reason})"
             result["curriculum/transitions"] = float(len(self.curriculum.history))
@@ -177,15 +177,17 @@ class RLBotPPO(PPO):
             runners["env/touches_per_minute"] = 60.0 * _sum(runners, "env/touches_sum") / game_s
             runners["env/goals_per_minute"] = 60.0 * _sum(runners, "env/goals_sum") / game_s
 
-    def _record_transition(self, t: Transition) -> None:
+    def _write_stage_history(self) -> None:
+        # Rewritten whole from the curriculum's history (which checkpoints carry), so a resume from an older
+        # checkpoint never leaves rows of the abandoned continuation behind.
         path = self.run_dir / CURRICULUM_DIR / STAGES_CSV
         path.parent.mkdir(parents=True, exist_ok=True)
-        new = not path.exists()
-        with path.open("a", newline="") as f:
+        tmp = path.with_suffix(".tmp")
+        with tmp.open("w", newline="") as f:
             w = csv.writer(f)
-            if new:
-                w.writerow(list(asdict(t)))
-            w.writerow(list(asdict(t).values()))
+            w.writerow([field.name for field in fields(Transition)])
+            w.writerows(list(asdict(t).values()) for t in self.curriculum.history)
+        tmp.replace(path)
 
     def finish(self) -> list[dict[str, float]]:
         """Wait for work still running when training stops (the last periodic evaluations); their metrics."""
@@ -228,6 +230,7 @@ class RLBotPPO(PPO):
             self.league.restore(json.loads((folder / LEAGUE_STATE_FILE).read_text()))
         if self.curriculum is not None and (folder / CURRICULUM_STATE_FILE).is_file():
             self.curriculum.load_state(json.loads((folder / CURRICULUM_STATE_FILE).read_text()))
+            self._write_stage_history()
             self.install_stage()
 
 

@@ -51,6 +51,8 @@ def test_train_checkpoint_resume_and_eval(project_home, ray_guard, capsys):
         "losses/entropy",
         "env/touches_per_episode",
         "env/return_blue",
+        "env/reward/goal",
+        "env/reward/velocity_player_to_ball",
     ):
         assert metric_steps(client, run_id, key) == [1, 2], key
     ep_len = client.get_metric_history(run_id, "env/episode_length")[-1].value
