@@ -11,12 +11,16 @@ from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 from ray.tune.registry import register_env
 
 from rl_bot.callbacks.metrics import EnvMetricsCallback
-from rl_bot.compat import DropUntrainedAgents, warn_on_version_drift
+from rl_bot.compat import (
+    DropUntrainedAgents,
+    MixedPrecisionPPOTorchLearner,
+    RLBotPPOTorchLearner,
+    warn_on_version_drift,
+)
 from rl_bot.config import ModelConfig, TrainConfig
 from rl_bot.env.rllib_env import ENV_NAME, RocketLeagueEnv
 from rl_bot.league.league import MAIN as MAIN_MODULE
 from rl_bot.league.league import slot_ids
-from rl_bot.learner import MixedPrecisionPPOTorchLearner, RLBotPPOTorchLearner
 from rl_bot.runner import RLBotEnvRunner, RunnerCallback
 
 

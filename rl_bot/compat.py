@@ -1,19 +1,32 @@
 """Where rl-bot reaches into RLlib internals that no public hook covers, with the versions it was checked against.
 
-Each entry names what it relies on; ``tests/test_compat.py`` exercises each against the installed RLlib and fails
-loudly when the internals change. New code that needs an RLlib or rlgym internal belongs here.
+Everything that reads a private attribute, overrides a private method or copies RLlib code lives here: the learner
+connector that drops frozen agents, the env runner's env installation and local step counters, two indexed
+module-to-env connector pieces, the PPO learners (optimizers for trained modules only, torch.compile of the
+modules, mixed precision), and the per-iteration timers. ``tests/test_compat.py`` and the tests of each piece
+exercise them against the installed RLlib and fail loudly when the internals change. New code that needs an RLlib
+internal belongs here. (The pure ``rl_bot.env.batched`` reads three private attributes of rlgym's
+``RocketSimEngine``; it cannot import Ray, so they stay there, named in its docstring and guarded by the lock-step
+agreement test; :data:`CHECKED_VERSIONS` names that rlgym version too.)
 """
 
 from __future__ import annotations
 
+import contextlib
 import warnings
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Collection
 from importlib import metadata
 from typing import Any
 
+import torch
+from ray.rllib.algorithms.ppo.torch.ppo_torch_learner import PPOTorchLearner
 from ray.rllib.callbacks.utils import make_callback
 from ray.rllib.connectors.connector_v2 import ConnectorV2
+from ray.rllib.connectors.module_to_env.listify_data_for_vector_env import ListifyDataForVectorEnv
+from ray.rllib.connectors.module_to_env.unbatch_to_individual_items import UnBatchToIndividualItems
+from ray.rllib.core.rl_module.multi_rl_module import MultiRLModule
+from ray.rllib.core.rl_module.torch import TorchRLModule
 from ray.rllib.env.multi_agent_episode import MultiAgentEpisode
 from ray.rllib.utils.metrics import (
     NUM_AGENT_STEPS_SAMPLED,
@@ -25,6 +38,7 @@ from ray.rllib.utils.metrics import (
     NUM_MODULE_STEPS_SAMPLED,
     NUM_MODULE_STEPS_SAMPLED_LIFETIME,
 )
+from ray.rllib.utils.spaces.space_utils import unbatch as unbatch_fn
 
 #: Package versions the internals below were written and tested against.
 CHECKED_VERSIONS = {"ray": "2.60.0", "rlgym-rocket-league": "2.0.1"}
@@ -120,6 +134,16 @@ def installed_env(runner: Any, env: Any, env_ctx: Any) -> None:
     )
 
 
+def module_to_env_pipeline(runner: Any) -> Any:
+    """An env runner's module-to-env connector pipeline (internal ``_module_to_env``), or None."""
+    return getattr(runner, "_module_to_env", None)
+
+
+def weights_version(runner: Any) -> int:
+    """How many weight updates an env runner has received (internal ``_weights_seq_no``; 0 before the first)."""
+    return int(getattr(runner, "_weights_seq_no", 0) or 0)
+
+
 def ongoing_episode_ids(runner: Any) -> list[str]:
     """Ids of the episodes an env runner is in the middle of (internal ``_ongoing_episodes``)."""
     return [e.id_ for e in runner._ongoing_episodes if e is not None]
@@ -164,3 +188,194 @@ class LocalSampleCounts:
             else:
                 log((NUM_MODULE_STEPS_SAMPLED, key), n, reduce="sum")
                 log((NUM_MODULE_STEPS_SAMPLED_LIFETIME, key), n, reduce="lifetime_sum")
+
+
+# --------------------------------------------------------------------------------------------- module-to-env pieces
+# Drop-in replacements for two of RLlib's module-to-env connector pieces, with the same output.
+#
+# RLlib 2.60's ``UnBatchToIndividualItems`` and ``ListifyDataForVectorEnv`` find the episode of every batch row by
+# scanning the list of episodes (once per row, and per column), which is quadratic in the number of envs per
+# runner. These versions build the id → episode / index map once per call. ``RLBotEnvRunner`` swaps them in; a
+# test checks that a runner with them samples exactly the same episodes as one with RLlib's.
+
+
+class IndexedUnBatchToIndividualItems(UnBatchToIndividualItems):
+    """``UnBatchToIndividualItems`` for multi-agent batches, looking episodes up in a dict."""
+
+    def __call__(
+        self,
+        *,
+        rl_module: Any,
+        batch: dict,
+        episodes: list,
+        explore: Any = None,
+        shared_data: dict | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        memorized = shared_data.get("memorized_map_structure") if shared_data is not None else None
+        if not isinstance(memorized, dict):
+            return super().__call__(
+                rl_module=rl_module, batch=batch, episodes=episodes, explore=explore, shared_data=shared_data, **kwargs
+            )
+        episode_map = shared_data.get("vector_env_episodes_map", {})
+        by_id: dict = {}
+        for eps in episodes:
+            by_id.setdefault(eps.id_, eps)
+        for module_id, module_data in batch.copy().items():
+            if module_id not in memorized:
+                raise KeyError(f"ModuleID={module_id} not found in `memorized_map_structure`!")
+            rows = memorized[module_id]
+            keys = []
+            for eps_id, agent_id in rows:
+                keys.append((eps_id, agent_id, module_id))
+                episode = by_id.get(episode_map.get(eps_id, eps_id))
+                if episode is None:
+                    raise ValueError(f"No episode found that matches the ID={eps_id}.")
+                if episode.agent_episodes and not episode.is_done:
+                    sa_episode = episode.agent_episodes.get(agent_id)
+                    if sa_episode is None or sa_episode.is_done:
+                        raise ValueError(f"Agent {agent_id!r} is missing or already done in episode {eps_id!r}.")
+            for column, column_data in module_data.items():
+                items = unbatch_fn(column_data)
+                new_column_data = defaultdict(list)
+                for i, key in enumerate(keys):  # indexed like RLlib's: a short column raises there too
+                    new_column_data[key].append(items[i])
+                module_data[column] = dict(new_column_data)
+        return batch
+
+
+class IndexedListifyDataForVectorEnv(ListifyDataForVectorEnv):
+    """``ListifyDataForVectorEnv`` for multi-agent episodes, looking env indices up in a dict."""
+
+    def __call__(
+        self,
+        *,
+        rl_module: Any,
+        batch: dict,
+        episodes: list,
+        explore: Any = None,
+        shared_data: dict | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        if not episodes or not isinstance(episodes[0], MultiAgentEpisode):
+            return super().__call__(
+                rl_module=rl_module, batch=batch, episodes=episodes, explore=explore, shared_data=shared_data, **kwargs
+            )
+        old_ids = shared_data.get("old_episode_ids", {})
+        index: dict = {}
+        for i, eps in enumerate(episodes):
+            index.setdefault(eps.id_, i)
+        for column in list(batch):
+            new_column_data: list[dict] = [{} for _ in episodes]
+            for (eps_id, agent_id, _module_id), value in batch[column].items():
+                assert len(value) == 1
+                new_column_data[index.get(old_ids.get(eps_id, eps_id), 0)][agent_id] = value[0]
+            batch[column] = new_column_data
+        return batch
+
+
+REPLACEMENTS = {
+    UnBatchToIndividualItems: IndexedUnBatchToIndividualItems,
+    ListifyDataForVectorEnv: IndexedListifyDataForVectorEnv,
+}
+
+
+def use_indexed_pieces(pipeline: Any) -> int:
+    """Swap the pieces in a module-to-env pipeline in place; returns how many were replaced."""
+    replaced = 0
+    for i, conn in enumerate(pipeline.connectors):
+        new_cls = REPLACEMENTS.get(type(conn))
+        if new_cls is not None:
+            pipeline.connectors[i] = new_cls(conn.input_observation_space, conn.input_action_space)
+            replaced += 1
+    return replaced
+
+
+# --------------------------------------------------------------------------------------------- learners
+# The PPO learners: optimizers only for trained modules, and automatic mixed precision.
+#
+# RLlib 2.60 scales losses with a configurable ``GradScaler`` class but has no autocast switch; the forward pass
+# and loss are therefore wrapped here. Selected by ``learner.mixed_precision`` (GPU learners only, see
+# :mod:`rl_bot.algo`).
+
+
+class RLBotPPOTorchLearner(PPOTorchLearner):
+    """``PPOTorchLearner`` that builds optimizers only for the modules in ``policies_to_train``, reports results
+    only for them (so only they are synced to env runners), and compiles them when ``torch_compile_learner`` is set.
+
+    RLlib's default gives every module an Adam optimizer, trained or not: the frozen league opponents would carry
+    optimizer state in every checkpoint. And RLlib 2.60's ``TorchLearner.build`` compiles no module of a
+    ``MultiRLModule`` (its loop tests the container, not the module, for ``TorchRLModule``): a GPU check found
+    ``learner.torch_compile`` changed nothing.
+    """
+
+    def build(self) -> None:
+        super().build()
+        if getattr(self, "_torch_compile_forward_train", False) and isinstance(self._module, MultiRLModule):
+            for module_id in self.module.keys():
+                module = self.module[module_id]
+                module = module.unwrapped() if hasattr(module, "unwrapped") else module
+                if self.should_module_be_updated(module_id) and isinstance(module, TorchRLModule):
+                    module.compile(self._torch_compile_cfg)
+
+    def after_gradient_based_update(self, *, timesteps: dict[str, Any]) -> None:
+        super().after_gradient_based_update(timesteps=timesteps)
+        # PPOLearner logs an entropy coefficient for every module, and PPO syncs to the env runners every module
+        # that appears in the learner results: frozen league slots would get the learner's (never loaded) copies
+        # after every update. Their weights are the env runners' own business (rl_bot.league.runner).
+        for module_id in list(self.module.keys()):
+            if not self.should_module_be_updated(module_id):
+                self.metrics.delete(module_id, key_error=False)
+
+    def configure_optimizers(self) -> None:
+        for module_id in self.module.keys():
+            if self.should_module_be_updated(module_id) and self.rl_module_is_compatible(self.module[module_id]):
+                config = self.config.get_config_for_module(module_id)
+                self.configure_optimizers_for_module(module_id=module_id, config=config)
+
+
+class MixedPrecisionPPOTorchLearner(RLBotPPOTorchLearner):
+    """``PPOTorchLearner`` whose forward pass and loss run in float16 (CUDA) / bfloat16 (CPU) autocast."""
+
+    #: autocast dtype per device type; float16 needs the GradScaler that algo.py configures alongside.
+    DTYPES = {"cuda": torch.float16, "cpu": torch.bfloat16}
+
+    def compute_gradients(self, loss_per_module: dict, **kwargs: Any) -> dict:
+        grads = super().compute_gradients(loss_per_module, **kwargs)
+        # RLlib clips gradients (postprocess_gradients) before GradScaler.step unscales them, so grad_clip would
+        # act on gradients multiplied by the scale (65536): every update clipped, a third of fp32's size in the GPU
+        # check. Unscale in place first, as torch's AMP recipe does before clipping; scaler.step then skips its
+        # own unscale for these optimizers and still skips the step on inf/nan.
+        if grads and self._grad_scalers is not None:
+            for module_id, names in self._module_optimizers.items():
+                for name in names:
+                    self._grad_scalers[module_id].unscale_(self.get_optimizer(module_id, name))
+        return grads
+
+    def _uncompiled_update(self, batch: dict, **kwargs: Any):
+        # Same steps as TorchLearner._uncompiled_update, with the forward pass and loss inside autocast;
+        # gradients are computed outside it, as torch recommends.
+        self._compute_off_policyness(batch)
+        device_type = "cuda" if self._device is not None and str(self._device).startswith("cuda") else "cpu"
+        with torch.autocast(device_type=device_type, dtype=self.DTYPES[device_type]):
+            fwd_out = self.module.forward_train(batch)
+            loss_per_module = self.compute_losses(fwd_out=fwd_out, batch=batch)
+        # Kept so the autocast can be checked from outside (tests read it).
+        self.amp_last_logits_dtype = next(
+            (
+                v.dtype
+                for out in fwd_out.values()
+                if isinstance(out, dict)
+                for k, v in out.items()
+                if k == "action_dist_inputs"
+            ),
+            None,
+        )
+        gradients = self.compute_gradients(loss_per_module)
+        with contextlib.ExitStack() as stack:
+            if self.config.num_learners > 1:
+                for mod in self.module.values():
+                    if isinstance(mod, torch.nn.Module):
+                        stack.enter_context(mod.no_sync())
+            self.apply_gradients(self.postprocess_gradients(gradients))
+        return fwd_out, loss_per_module, {}

@@ -19,9 +19,15 @@ from ray.rllib.env.env_context import EnvContext
 from ray.rllib.env.multi_agent_env_runner import MultiAgentEnvRunner
 from ray.rllib.env.vector.registration import make_vec
 
-from rl_bot.compat import LocalSampleCounts, installed_env, ongoing_episode_ids
+from rl_bot.compat import (
+    LocalSampleCounts,
+    installed_env,
+    module_to_env_pipeline,
+    ongoing_episode_ids,
+    use_indexed_pieces,
+    weights_version,
+)
 from rl_bot.config import BUILTIN_OPPONENTS, EnvConfig
-from rl_bot.env.connectors import use_indexed_pieces
 from rl_bot.env.rllib_batched import BatchedRocketLeagueVectorEnv
 from rl_bot.env.rllib_env import RocketLeagueEnv, episode_summary
 from rl_bot.league.elo import outcome_from_goals
@@ -46,18 +52,20 @@ class RLBotEnvRunner(LocalSampleCounts, MultiAgentEnvRunner):
 
     Without a stage it plays the top-level ``env`` and, once a league plan arrives, the league's opponents; with
     none, self-play. It also replaces two module-to-env connector pieces with dict-indexed versions
-    (:mod:`rl_bot.env.connectors`, same output) and counts sampled steps locally (:class:`LocalSampleCounts`).
+    (:func:`rl_bot.compat.use_indexed_pieces`, same output) and counts sampled steps locally
+    (:class:`~rl_bot.compat.LocalSampleCounts`).
     """
 
-    #: swap in the dict-indexed module-to-env pieces of :mod:`rl_bot.env.connectors` (same output)
+    #: swap in the dict-indexed module-to-env pieces (:func:`rl_bot.compat.use_indexed_pieces`, same output)
     INDEXED_CONNECTORS = True
 
     def __init__(self, *args: Any, **kwargs: Any):
         self.stage: dict[str, Any] | None = None
         super().__init__(*args, **kwargs)
         self.league = LeagueSide(int(self.config.seed or 0), int(self.worker_index or 0))
-        if self.INDEXED_CONNECTORS and getattr(self, "_module_to_env", None) is not None:
-            use_indexed_pieces(self._module_to_env)
+        pipeline = module_to_env_pipeline(self)
+        if self.INDEXED_CONNECTORS and pipeline is not None:
+            use_indexed_pieces(pipeline)
 
     # ------------------------------------------------------------------------------------------- env
 
@@ -135,7 +143,7 @@ class RLBotEnvRunner(LocalSampleCounts, MultiAgentEnvRunner):
         """A finished episode: its result goes to the league (league stages) and, when orange was not main, into
         ``curriculum/games_sum`` and ``curriculum/score_sum`` (main's score: 1 a win, 0.5 a draw)."""
         if self._league_active:
-            self.league.record(episode, getattr(self, "_weights_seq_no", 0))
+            self.league.record(episode, weights_version(self))
         fn = episode.agent_to_module_mapping_fn
         summary = episode_summary(episode)
         if summary is None or metrics_logger is None or not isinstance(fn, OrangeAssignment) or fn.module == MAIN:

@@ -27,9 +27,7 @@ def test_min_steps_alone_moves_on_and_the_last_stage_stays():
 
 def test_win_rate_needs_the_lower_bound_over_enough_games():
     c = cur(
-        StageConfig(
-            name="a", opponents="rule", until=TransitionConfig(min_env_steps=0, win_rate=0.6, min_games=100)
-        ),
+        StageConfig(name="a", opponents="rule", until=TransitionConfig(min_env_steps=0, win_rate=0.6, min_games=100)),
         StageConfig(name="b"),
     )
     # 80 % over 50 games: not enough games yet

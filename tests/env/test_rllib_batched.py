@@ -66,13 +66,13 @@ class StockConnectorsRunner(RLBotEnvRunner):
 def test_indexed_connector_pieces_sample_exactly_the_same_episodes():
     from ray.rllib.connectors.module_to_env.unbatch_to_individual_items import UnBatchToIndividualItems
 
-    from rl_bot.env.connectors import IndexedListifyDataForVectorEnv, IndexedUnBatchToIndividualItems
+    from rl_bot.compat import IndexedListifyDataForVectorEnv, IndexedUnBatchToIndividualItems, module_to_env_pipeline
 
     cfg = load_config(None, [*TINY, "resources.num_envs_per_env_runner=5", "env.backend=batched"])
     traces = []
     for cls in (StockConnectorsRunner, RLBotEnvRunner):
         runner = cls(config=build_ppo_config(cfg))  # seeds torch and the envs the same way each time
-        kinds = {type(c) for c in runner._module_to_env.connectors}
+        kinds = {type(c) for c in module_to_env_pipeline(runner).connectors}
         assert (IndexedUnBatchToIndividualItems in kinds) == (cls is RLBotEnvRunner)
         assert (UnBatchToIndividualItems in kinds) == (cls is StockConnectorsRunner)
         assert (IndexedListifyDataForVectorEnv in kinds) == (cls is RLBotEnvRunner)

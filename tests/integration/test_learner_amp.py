@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from rl_bot.algo import build_ppo_config
+from rl_bot.compat import MixedPrecisionPPOTorchLearner
 from rl_bot.config import ConfigError, load_config
-from rl_bot.learner import MixedPrecisionPPOTorchLearner
 
 pytestmark = pytest.mark.integration
 
