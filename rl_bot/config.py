@@ -63,8 +63,8 @@ class RewardTerm(_Section):
 
     name: str = Field(
         description="Built-in term (goal, concede, touch, advanced_touch, shot, save, demo, ball_travel, "
-        "aerial_distance, velocity_player_to_ball, velocity_ball_to_goal, face_ball, boost_change, boost_keep) or "
-        "an import path 'package.module:Class' of an rlgym v2 RewardFunction."
+        "aerial_distance, velocity_player_to_ball, velocity_ball_to_goal, face_ball, goal_prob, boost_change, "
+        "boost_keep) or an import path 'package.module:Class' of an rlgym v2 RewardFunction."
     )
     weight: float = Field(1.0, description="Multiplier applied to this term's per-agent reward.")
     kwargs: dict[str, Any] = Field(default_factory=dict, description="Keyword arguments for the constructor.")

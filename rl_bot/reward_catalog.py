@@ -102,6 +102,13 @@ BUILTIN_TERMS: dict[str, TermInfo] = {
     "face_ball": TermInfo(
         "shaping", f"{_OURS}:FaceBallReward", frozenset(), "car forward . unit(ball - car) x step seconds."
     ),
+    "goal_prob": TermInfo(
+        "shaping",
+        f"{_TOOLS}.goal_prob_reward:GoalViewReward",
+        None,
+        "change of a goal-probability potential, 2p - 1 with p from how large each goal looks from the ball "
+        "(potential-based shaping; rlgym-tools' GoalViewReward; kwarg gamma).",
+    ),
     "boost_change": TermInfo(
         "shaping",
         f"{_TOOLS}.boost_change_reward:BoostChangeReward",

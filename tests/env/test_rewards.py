@@ -172,3 +172,32 @@ def test_start_state_mix_follows_weights_and_seed():
     assert a == starts(1) and a != starts(2)
     assert set(a) == {"kickoff", "aerial"}
     assert 0.65 < a.count("kickoff") / len(a) < 0.85
+
+
+def test_terms_without_a_kernel_run_on_the_rlgym_backend():
+    cfg = EnvConfig(
+        team_size=2,
+        rewards=(
+            RewardTerm(name="goal", weight=1.0),
+            RewardTerm(name="demo", weight=1.0),
+            RewardTerm(name="ball_travel", weight=1.0, kwargs={"self_to_opp_weight": -1.0, "self_to_tm8_weight": 1.0}),
+            RewardTerm(name="aerial_distance", weight=1.0),
+            RewardTerm(name="goal_prob", weight=1.0),
+        ),
+        start_states={"random": 1.0},
+    )
+    assert cfg.resolved_backend == "rlgym"
+    game = RLGymGame(cfg)
+    game.seed(2)
+    game.reset()
+    rng = np.random.default_rng(0)
+    moved = False
+    for _ in range(60):
+        _, _, term, trunc = game.step({a: np.array([rng.integers(90)]) for a in game.agents})
+        moved |= bool(np.any(game.reward.last_terms["goal_prob"] != 0))
+        if term or trunc:
+            break
+    assert set(game.stats.reward_terms) == {"goal", "demo", "ball_travel", "aerial_distance", "goal_prob"}
+    # a ball flying about changes how much of each goal it sees: the potential-based term pays something
+    # (zero-sum between the teams, so its per-car episode mean is 0)
+    assert moved
