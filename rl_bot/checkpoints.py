@@ -20,6 +20,8 @@ CHECKPOINT_DIR = "checkpoints"
 STATE_FILE = "rl_bot_state.json"
 #: The league's state (``League.state()`` as JSON), in every checkpoint of a run with the league on.
 LEAGUE_STATE_FILE = "league_state.json"
+#: The curriculum's state (``Curriculum.state()`` as JSON), in every checkpoint of a run with a curriculum.
+CURRICULUM_STATE_FILE = "curriculum_state.json"
 REQUIRED_FILES = ("rllib_checkpoint.json", "algorithm_state.pkl", STATE_FILE)
 #: Keys every league state has (``League.state()``); older formats lack some and cannot be resumed.
 LEAGUE_STATE_KEYS = ("members", "retired", "results", "slot_freed", "iteration", "snapshots_taken", "history")

@@ -20,6 +20,7 @@ from typing import Any
 
 from rl_bot.checkpoints import (
     CHECKPOINT_DIR,
+    CURRICULUM_STATE_FILE,
     CheckpointState,
     checkpoint_name,
     finalize,
@@ -155,6 +156,12 @@ def league_resume_problems(saved: TrainConfig, cfg: TrainConfig, ckpt: Path) -> 
         for k in LEAGUE_MODULE_FIELDS
         if getattr(saved.league, k) != getattr(cfg.league, k)
     ]
+    if not problems and saved.builtin_modules != cfg.builtin_modules:
+        problems.append(
+            f"the built-in bots played by the league or a curriculum stage cannot change on resume "
+            f"({list(saved.builtin_modules)} -> {list(cfg.builtin_modules)}): each is an RLModule in the checkpoint; "
+            "start a new run instead"
+        )
     if not problems and cfg.league.enabled:
         from rl_bot.league.files import snapshot_file
 
@@ -172,6 +179,24 @@ def league_resume_problems(saved: TrainConfig, cfg: TrainConfig, ckpt: Path) -> 
                 "restore the files, or start a new run"
             )
     return problems
+
+
+def curriculum_resume_problems(cfg: TrainConfig, ckpt: Path) -> list[str]:
+    """What stops a checkpoint's curriculum stage from continuing under ``cfg``."""
+    state_file = ckpt / CURRICULUM_STATE_FILE
+    if not cfg.curriculum.enabled or not state_file.is_file():
+        return []
+    try:
+        stage = json.loads(state_file.read_text())["stage"]
+    except (ValueError, KeyError) as e:
+        return [f"corrupt {CURRICULUM_STATE_FILE} in {str(ckpt)!r} ({e}); resume from an older checkpoint"]
+    names = [s.name for s in cfg.curriculum.stages]
+    if stage not in names:
+        return [
+            f"the checkpoint's curriculum stage {stage!r} is not in curriculum.stages {names}: keep that stage in the "
+            "config, or start a new run"
+        ]
+    return []
 
 
 def plan(args: argparse.Namespace) -> TrainPlan:
@@ -194,7 +219,7 @@ def plan(args: argparse.Namespace) -> TrainPlan:
             raise ConfigError(errors, str(run_dir / CONFIG_FILE))
         cfg = validate_config(data, str(run_dir / CONFIG_FILE))
         saved = validate_config(raw, str(run_dir / CONFIG_FILE))
-        problems = league_resume_problems(saved, cfg, ckpt)
+        problems = league_resume_problems(saved, cfg, ckpt) + curriculum_resume_problems(cfg, ckpt)
         if problems:
             raise ConfigError(problems, "--resume")
         check_address(address)

@@ -24,13 +24,12 @@ from ray.rllib.algorithms.ppo import PPO, PPOConfig
 from ray.rllib.callbacks.callbacks import RLlibCallback
 
 from rl_bot.algo import build_ppo_config
-from rl_bot.checkpoints import LEAGUE_STATE_FILE
+from rl_bot.checkpoints import CURRICULUM_STATE_FILE, LEAGUE_STATE_FILE
 from rl_bot.compat import per_iteration_timers
 from rl_bot.config import TrainConfig, validate_config
 from rl_bot.curriculum import Curriculum, IterationResult, Transition
 
 RL_BOT_KEY = "rl_bot"
-CURRICULUM_STATE_FILE = "curriculum_state.json"
 CURRICULUM_DIR = "curriculum"
 STAGES_CSV = "stages.csv"
 

@@ -125,6 +125,25 @@ def test_league_resume_errors_exit_2_before_ray(tmp_path):
     assert (snaps / "snap-0001.pkl").read_bytes() == b"x"  # nothing touched
 
 
+def test_curriculum_resume_errors_exit_2_before_ray(tmp_path):
+    run_dir = tmp_path / "runs" / "r3"
+    ckpt = run_dir / CHECKPOINT_DIR / checkpoint_name(2)
+    ckpt.mkdir(parents=True)
+    stages = "[{name: a, until: {min_env_steps: 10}}, {name: b}]"
+    (run_dir / "config.yaml").write_text(f"run: {{name: r3}}\ncurriculum: {{enabled: true, stages: {stages}}}\n")
+    for f in ("rllib_checkpoint.json", "algorithm_state.pkl"):
+        (ckpt / f).write_text("{}")
+    (ckpt / STATE_FILE).write_text(json.dumps({"iteration": 2, "env_steps": 1, "agent_steps": 2, "wall_time_s": 1.0}))
+    (ckpt / "curriculum_state.json").write_text(json.dumps({"stage": "b"}))
+    rc, err = rl_bot("train", "--resume", str(run_dir), "--set", "curriculum.stages=[{name: a}]", env_home=tmp_path)
+    assert rc == 2 and "curriculum stage 'b' is not in curriculum.stages ['a']" in err and "RAY_IMPORTED=False" in err
+    # a stage that plays a bot the checkpoint has no module for
+    new = "[{name: a}, {name: b, opponents: rule}]"
+    rc, err = rl_bot("train", "--resume", str(run_dir), "--set", f"curriculum.stages={new}", env_home=tmp_path)
+    assert rc == 2 and "built-in bots played by the league or a curriculum stage cannot change" in err
+    assert "RAY_IMPORTED=False" in err
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [
