@@ -103,7 +103,8 @@ class RLBotEnvRunner(LocalSampleCounts, MultiAgentEnvRunner):
         if self.stage == stage:
             return False
         self.stage = dict(stage)
-        self.make_env()
+        if self.env is not None:  # the driver's local runner beside remote ones has no env to rebuild
+            self.make_env()
         return True
 
     def runner_status(self) -> dict[str, Any]:
