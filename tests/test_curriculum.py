@@ -119,6 +119,7 @@ def test_shipped_defaults_validate_and_name_their_bots():
         "3v3-league",
     ]
     assert [cfg.stage_env(i).team_size for i in range(5)] == [1, 1, 2, 2, 3]
-    assert cfg.stage_env(1).reward_mode == "hybrid" and "rule" in cfg.builtin_modules
+    assert [cfg.stage_env(i).reward_mode for i in range(5)] == ["dense", "dense", "hybrid", "hybrid", "hybrid"]
+    assert "rule" in cfg.builtin_modules
     # a stage's env inherits what it does not set
     assert cfg.stage_env(2).tick_skip == cfg.env.tick_skip
