@@ -578,6 +578,14 @@ class StageConfig(_Section):
     step_back: StepBackConfig | None = Field(None, description="Optional: when to return to the previous stage.")
 
 
+#: The quickstart's reward terms, which the first default stages build on.
+_BASIC_REWARDS = (
+    {"name": "goal", "weight": 10.0},
+    {"name": "touch", "weight": 2.0},
+    {"name": "velocity_player_to_ball", "weight": 1.5},
+)
+
+
 def _default_stages() -> tuple[StageConfig, ...]:
     return (
         StageConfig(
@@ -585,11 +593,7 @@ def _default_stages() -> tuple[StageConfig, ...]:
             env={
                 "team_size": 1,
                 "reward_mode": "dense",
-                "rewards": [
-                    {"name": "goal", "weight": 10.0},
-                    {"name": "touch", "weight": 2.0},
-                    {"name": "velocity_player_to_ball", "weight": 1.5},
-                ],
+                "rewards": list(_BASIC_REWARDS),
                 "start_states": {"kickoff": 3.0, "ground_ball": 1.0},
             },
             opponents="self",
@@ -600,13 +604,7 @@ def _default_stages() -> tuple[StageConfig, ...]:
             env={
                 "team_size": 1,
                 "reward_mode": "dense",
-                "rewards": [
-                    {"name": "goal", "weight": 10.0},
-                    {"name": "touch", "weight": 2.0},
-                    {"name": "velocity_player_to_ball", "weight": 1.5},
-                    {"name": "shot", "weight": 2.0},
-                    {"name": "save", "weight": 2.0},
-                ],
+                "rewards": [*_BASIC_REWARDS, {"name": "shot", "weight": 2.0}, {"name": "save", "weight": 2.0}],
             },
             opponents="rule",
             until=TransitionConfig(min_env_steps=2_000_000, win_rate=0.6, min_games=100, max_env_steps=40_000_000),
