@@ -184,8 +184,13 @@ def league_resume_problems(saved: TrainConfig, cfg: TrainConfig, ckpt: Path) -> 
 def curriculum_resume_problems(cfg: TrainConfig, ckpt: Path) -> list[str]:
     """What stops a checkpoint's curriculum stage from continuing under ``cfg``."""
     state_file = ckpt / CURRICULUM_STATE_FILE
-    if not cfg.curriculum.enabled or not state_file.is_file():
+    if not cfg.curriculum.enabled:
         return []
+    if not state_file.is_file():
+        return [
+            f"{str(ckpt)!r} has no {CURRICULUM_STATE_FILE} although curriculum.enabled is true (the run was started "
+            "without one, or the file is lost); start a new run, or resume with curriculum.enabled=false"
+        ]
     try:
         stage = json.loads(state_file.read_text())["stage"]
     except (ValueError, KeyError) as e:

@@ -225,9 +225,14 @@ class RLBotPPO(PPO):
         per_agent = self.metrics.peek(("env_runners", "num_agent_steps_sampled_lifetime"), default=0)
         self._agent_steps = int(sum(per_agent.values()) if isinstance(per_agent, dict) else per_agent)
         per_iteration_timers(self)
-        if self.league is not None and (folder / LEAGUE_STATE_FILE).is_file():
+        # A run with the league or a curriculum wrote their state into every checkpoint: without it the run would
+        # go on from a fresh pool or the first stage, silently.
+        for part, name in ((self.league, LEAGUE_STATE_FILE), (self.curriculum, CURRICULUM_STATE_FILE)):
+            if part is not None and not (folder / name).is_file():
+                raise ValueError(f"checkpoint {str(folder)!r} has no {name} although this run's config uses it")
+        if self.league is not None:
             self.league.restore(json.loads((folder / LEAGUE_STATE_FILE).read_text()))
-        if self.curriculum is not None and (folder / CURRICULUM_STATE_FILE).is_file():
+        if self.curriculum is not None:
             self.curriculum.load_state(json.loads((folder / CURRICULUM_STATE_FILE).read_text()))
             self._write_stage_history()
             self.install_stage()

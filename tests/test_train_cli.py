@@ -142,6 +142,9 @@ def test_curriculum_resume_errors_exit_2_before_ray(tmp_path):
     rc, err = rl_bot("train", "--resume", str(run_dir), "--set", f"curriculum.stages={new}", env_home=tmp_path)
     assert rc == 2 and "built-in bots played by the league or a curriculum stage cannot change" in err
     assert "RAY_IMPORTED=False" in err
+    (ckpt / "curriculum_state.json").unlink()
+    rc, err = rl_bot("train", "--resume", str(run_dir), env_home=tmp_path)
+    assert rc == 2 and "has no curriculum_state.json although curriculum.enabled" in err and "RAY_IMPORTED=False" in err
 
 
 @pytest.mark.parametrize(

@@ -91,6 +91,8 @@ class BatchedGame:
         self._controls = [car_controls(row) for row in table]
         self.reward_terms = active_terms(cfg)
         self.last_terms: dict[str, np.ndarray] = {}  # each term's weighted values [n, cars] at the last step
+        # each term's per-car mean summed over the running episode [n]; copied into the stats when it ends
+        self.term_sums = {t.name: np.zeros(num_arenas) for t in self.reward_terms}
         # Observation index plan: allies/opponents per car, padded to 2/3 slots with a zero "car" at index c.
         ally = np.full((c, MAX_TEAM_SIZE - 1), c)
         enemy = np.full((c, MAX_TEAM_SIZE), c)
@@ -129,6 +131,8 @@ class BatchedGame:
         self.ticks[i] = 0
         self.last_touch_tick[i] = 0
         self.touches[i] = 0
+        for sums in self.term_sums.values():
+            sums[i] = 0.0
         self.stats[i] = EpisodeStats(
             touches_by_agent={a: 0 for a in self.agents}, start=self.games[i].start_states.last
         )
@@ -241,6 +245,7 @@ class BatchedGame:
         self._remember(mask)
         for i in np.flatnonzero(terminated | truncated):
             self.stats[i].end = "goal" if goal[i] else ("time" if game_over[i] else "no_touch")
+            self.stats[i].reward_terms = {name: float(sums[i]) for name, sums in self.term_sums.items()}
         return rewards, terminated, truncated
 
     def frame(self, goal: np.ndarray, scoring_team: np.ndarray) -> Frame:
@@ -274,10 +279,11 @@ class BatchedGame:
         blue = self.teams == 0
         ret_blue = rewards[:, blue].sum(1)
         ret_orange = rewards[:, ~blue].sum(1)
+        for name, v in terms.items():
+            self.term_sums[name] += v.mean(axis=1)  # inactive arenas' terms are 0
         for i in np.flatnonzero(mask):
             s = self.stats[i]
             s.length += 1
-            s.add_terms({name: v[i] for name, v in terms.items()})
             s.return_blue += float(ret_blue[i])
             s.return_orange += float(ret_orange[i])
             if touched[i].any():

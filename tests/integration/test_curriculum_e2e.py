@@ -3,6 +3,7 @@ episodes have its team size, a resume keeps the stage, and ``Algorithm.from_chec
 curriculum and the league (and hands a restarted env runner the current stage)."""
 
 import json
+import shutil
 import time
 
 import pytest
@@ -96,3 +97,10 @@ def test_stages_switch_resume_keeps_the_stage_and_from_checkpoint_restores_it(pr
         assert [(s["stage"], s["team_size"]) for s in status] == [("three", 1)]
     finally:
         algo.stop()
+
+    # a checkpoint without its curriculum state is refused, not restored into the first stage
+    broken = project_home / "broken_ckpt"
+    shutil.copytree(ckpt, broken)
+    (broken / "curriculum_state.json").unlink()
+    with pytest.raises(ValueError, match="has no curriculum_state.json"):
+        Algorithm.from_checkpoint(str(broken))
