@@ -600,14 +600,14 @@ def _default_stages() -> tuple[StageConfig, ...]:
             until=TransitionConfig(min_env_steps=1_000_000, touches_per_minute=8.0, max_env_steps=3_000_000),
         ),
         StageConfig(
-            name="1v1-vs-rule",
+            name="1v1-league",
             env={
                 "team_size": 1,
                 "reward_mode": "dense",
                 "rewards": [*_BASIC_REWARDS, {"name": "shot", "weight": 2.0}, {"name": "save", "weight": 2.0}],
             },
-            opponents="rule",
-            until=TransitionConfig(min_env_steps=2_000_000, win_rate=0.6, min_games=100, max_env_steps=40_000_000),
+            opponents="league",
+            until=TransitionConfig(min_env_steps=2_000_000, rating=1400.0, max_env_steps=40_000_000),
         ),
         StageConfig(
             name="2v2-self",

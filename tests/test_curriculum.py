@@ -113,7 +113,7 @@ def test_shipped_defaults_validate_and_name_their_bots():
     cfg = validate_config({"league": {"enabled": True}, "curriculum": {"enabled": True}})
     assert [s.name for s in cfg.curriculum.stages] == [
         "1v1-basics",
-        "1v1-vs-rule",
+        "1v1-league",
         "2v2-self",
         "2v2-league",
         "3v3-league",
