@@ -110,10 +110,12 @@ def build_ppo_config(cfg: TrainConfig) -> PPOConfig:
             num_cpus_per_env_runner=r.num_cpus_per_env_runner,
             sample_timeout_s=r.sample_timeout_s,
             rollout_fragment_length="auto",
+            custom_resources_per_env_runner=dict(r.env_runner_resources),
         )
         .learners(
             num_learners=r.num_learners,
             num_gpus_per_learner=r.num_gpus_per_learner,
+            custom_resources_per_learner=dict(r.learner_resources),
             # The league's frozen opponents are never trained: keep their agents out of the learner's batch.
             learner_connector=(lambda *_: DropUntrainedAgents(trainable=[MAIN_MODULE])) if frozen else None,
         )

@@ -3,7 +3,7 @@
 ``RUN_DIR/checkpoints/iter_000010/`` holds RLlib's ``Algorithm.save_to_path`` output (learner weights and
 optimizer state, env runner state, counters) plus ``rl_bot_state.json`` (our counters). A checkpoint is
 written to a ``.tmp`` folder and renamed when complete, so a crash never leaves a half-written checkpoint
-that looks valid.
+that looks valid; resuming takes the newest complete folder.
 """
 
 from __future__ import annotations
@@ -90,7 +90,19 @@ def latest_checkpoint(run_dir: Path) -> tuple[Path, CheckpointState]:
             [f"run directory {str(run_dir)!r} has no checkpoints in {CHECKPOINT_DIR}/; nothing to resume"],
             "--resume",
         )
-    return ckpts[-1], read_state(ckpts[-1])
+    # A process killed while it wrote a checkpoint leaves an incomplete folder: go back to the newest complete one.
+    for ckpt in reversed(ckpts[1:]):
+        try:
+            return ckpt, read_state(ckpt)
+        except ConfigError:
+            continue
+    return ckpts[0], read_state(ckpts[0])
+
+
+def newer_incomplete(run_dir: Path, ckpt: Path) -> list[Path]:
+    """Checkpoint folders newer than ``ckpt`` that are incomplete (a save interrupted by a killed process)."""
+    ckpts = list_checkpoints(run_dir)
+    return ckpts[ckpts.index(ckpt) + 1 :] if ckpt in ckpts else []
 
 
 def read_league_state(ckpt: Path) -> dict:
@@ -131,10 +143,22 @@ def write_state(ckpt_tmp: Path, state: CheckpointState) -> None:
 
 
 def finalize(ckpt_tmp: Path, final: Path, keep_last: int) -> None:
-    """Atomically publish a checkpoint, then delete all but the newest ``keep_last``."""
+    """Publish a complete checkpoint folder under its final name, then delete all but the newest ``keep_last``
+    complete ones. A folder of the same name is moved aside first and deleted only after the rename, so a process
+    killed at any point leaves at least one complete checkpoint."""
+    aside = final.with_name(final.name + ".old")
+    if aside.exists():
+        shutil.rmtree(aside)
     if final.exists():
-        shutil.rmtree(final)
+        final.rename(aside)
     ckpt_tmp.rename(final)
-    ckpts = list_checkpoints(final.parent.parent)
-    for old in ckpts[:-keep_last]:
+    shutil.rmtree(aside, ignore_errors=True)
+    complete = []
+    for ckpt in list_checkpoints(final.parent.parent):
+        try:
+            read_state(ckpt)
+            complete.append(ckpt)
+        except ConfigError:
+            continue
+    for old in complete[:-keep_last]:
         shutil.rmtree(old, ignore_errors=True)

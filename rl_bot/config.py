@@ -313,6 +313,29 @@ class ResourcesConfig(_Section):
     sample_timeout_s: float = Field(
         120.0, gt=0, description="Max seconds an env runner may take for its share of one batch."
     )
+    env_runner_resources: dict[str, float] = Field(
+        default_factory=dict,
+        description="Custom Ray resources each env runner needs, to place runners on the nodes that offer them "
+        "(e.g. {env_runner: 1} with `ray start --resources='{\"env_runner\": 16}'`; docs/running.md).",
+    )
+    learner_resources: dict[str, float] = Field(
+        default_factory=dict,
+        description="Custom Ray resources each learner actor needs (with num_learners >= 1), e.g. to pin the "
+        "learner to a GPU node.",
+    )
+
+    @field_validator("env_runner_resources", "learner_resources")
+    @classmethod
+    def _custom_only(cls, v: dict[str, float]) -> dict[str, float]:
+        builtin = sorted(k for k in v if k in ("CPU", "GPU", "memory", "object_store_memory"))
+        if builtin:
+            raise ValueError(
+                f"{builtin} are not custom resources: use num_cpus_per_env_runner / num_gpus_per_learner instead"
+            )
+        bad = sorted(k for k, n in v.items() if n <= 0)
+        if bad:
+            raise ValueError(f"custom resource amounts must be > 0 (got {bad})")
+        return v
 
 
 class LearnerConfig(_Section):

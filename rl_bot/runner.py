@@ -10,10 +10,12 @@ env, team size or opponents at an iteration boundary), :meth:`RLBotEnvRunner.set
 
 from __future__ import annotations
 
+import os
 from functools import partial
 from typing import Any
 
 import gymnasium as gym
+import ray
 from ray.rllib.callbacks.callbacks import RLlibCallback
 from ray.rllib.env.env_context import EnvContext
 from ray.rllib.env.multi_agent_env_runner import MultiAgentEnvRunner
@@ -28,6 +30,7 @@ from rl_bot.compat import (
     weights_version,
 )
 from rl_bot.config import BUILTIN_OPPONENTS, EnvConfig
+from rl_bot.env.guard import NonFiniteLog, metric_key
 from rl_bot.env.rllib_batched import BatchedRocketLeagueVectorEnv
 from rl_bot.env.rllib_env import RocketLeagueEnv, episode_summary
 from rl_bot.league.elo import outcome_from_goals
@@ -61,6 +64,7 @@ class RLBotEnvRunner(LocalSampleCounts, MultiAgentEnvRunner):
 
     def __init__(self, *args: Any, **kwargs: Any):
         self.stage: dict[str, Any] | None = None
+        self.non_finite_examples: list[str] = []
         super().__init__(*args, **kwargs)
         self.league = LeagueSide(int(self.config.seed or 0), int(self.worker_index or 0))
         pipeline = module_to_env_pipeline(self)
@@ -109,14 +113,19 @@ class RLBotEnvRunner(LocalSampleCounts, MultiAgentEnvRunner):
 
     def runner_status(self) -> dict[str, Any]:
         """What the runner plays (for tests, logs and the recreated-runner check)."""
+        ctx = ray.get_runtime_context()
         return {
             "worker_index": int(self.worker_index or 0),
+            "node_id": ctx.get_node_id(),
+            "node_ip": ray.util.get_node_ip_address(),
+            "pid": os.getpid(),
             "stage": self.stage["name"] if self.stage else None,
             "team_size": self.env_config.team_size,
             "backend": self.env_config.resolved_backend,
             "opponents": self.opponents,
             "num_envs": self.num_envs,
             "league": self.league.book.status() if self.league.plan is not None else None,
+            "non_finite": list(self.non_finite_examples),
         }
 
     # ------------------------------------------------------------------------------------------- opponents
@@ -163,10 +172,30 @@ class RLBotEnvRunner(LocalSampleCounts, MultiAgentEnvRunner):
             episodes = super().sample(*args, **kwargs)
         finally:
             self.flush_sampled_counts()
+        self._report_non_finite()
         if league:
             self.league.after_sample(sum(len(e) for e in episodes) / max(1, self.num_envs))
             self.league.flush()
         return episodes
+
+
+    def _non_finite_logs(self) -> list[NonFiniteLog]:
+        env = self.env.unwrapped if self.env is not None else None
+        if env is None:
+            return []
+        if hasattr(env, "game"):  # the batched vector env
+            return [env.game.non_finite]
+        return [e.unwrapped.game.non_finite for e in getattr(env, "envs", [])]
+
+    def _report_non_finite(self) -> None:
+        # NaN/inf the games replaced by 0 (rl_bot.env.guard): counted as env/non_finite/... metrics, which stop the
+        # run in the training step; a few examples kept for its error message.
+        for log in self._non_finite_logs():
+            counts, examples = log.drain()
+            for what, n in counts.items():
+                self.metrics.log_value(metric_key(what), float(n), reduce="sum")
+            where = f"env runner {int(self.worker_index or 0)}"
+            self.non_finite_examples = (self.non_finite_examples + [f"{ex} ({where})" for ex in examples])[-5:]
 
 
 class RunnerCallback(RLlibCallback):

@@ -25,6 +25,7 @@ from rl_bot.checkpoints import (
     checkpoint_name,
     finalize,
     latest_checkpoint,
+    newer_incomplete,
     read_league_state,
     run_dir_of,
     write_state,
@@ -40,8 +41,11 @@ from rl_bot.config import (
     save_config,
     validate_config,
 )
+from rl_bot.env.guard import TrainingStopped
 
 EXIT_BAD_INPUT = 2
+#: Training stopped on a problem found while it ran (NaN/inf, a dead league actor); the checkpoints are intact.
+EXIT_TRAINING_FAILED = 3
 
 
 @dataclass
@@ -124,6 +128,28 @@ def check_address(address: str | None) -> None:
         ) from None
 
 
+def check_tracking_server(cfg: TrainConfig) -> None:
+    """Fail fast (exit 2) when ``tracking.mlflow_uri`` names an MLflow server nothing listens on."""
+    from urllib.parse import urlparse
+
+    uri = cfg.tracking.mlflow_uri
+    if not cfg.tracking.enabled or not uri or not uri.startswith(("http://", "https://")):
+        return
+    u = urlparse(uri)
+    port = u.port or (443 if u.scheme == "https" else 80)
+    try:
+        with socket.create_connection((u.hostname or "127.0.0.1", port), timeout=3):
+            pass
+    except OSError as e:
+        raise ConfigError(
+            [
+                f"no MLflow server answers at tracking.mlflow_uri={uri!r} ({e.strerror or e}); start it "
+                "(`mlflow server`, docs/running.md) or fix the URI"
+            ],
+            "tracking",
+        ) from None
+
+
 def resource_problems(cfg: TrainConfig, cpus: float, gpus: float, where: str) -> list[str]:
     """What the config asks for that ``cpus``/``gpus`` cannot give (RLlib would otherwise wait forever)."""
     r = cfg.resources
@@ -140,6 +166,30 @@ def resource_problems(cfg: TrainConfig, cpus: float, gpus: float, where: str) ->
         problems.append(
             f"resources.num_gpus_per_learner={r.num_gpus_per_learner} needs {need_gpu:g} GPUs but {where} has "
             f"{gpus:g}; set it to 0 to learn on CPU"
+        )
+    return problems
+
+
+def custom_resource_problems(cfg: TrainConfig, available: dict[str, float], where: str) -> list[str]:
+    """Custom resources the config asks for that ``available`` (the cluster's totals) cannot give."""
+    r = cfg.resources
+    problems = []
+    for key, per, count in (
+        ("env_runner_resources", r.env_runner_resources, r.num_env_runners),
+        ("learner_resources", r.learner_resources, r.num_learners),
+    ):
+        for name, amount in per.items():
+            need = amount * count
+            if need > available.get(name, 0):
+                problems.append(
+                    f"resources.{key}: {count} x {name}={amount:g} needs {need:g} but {where} offers "
+                    f"{available.get(name, 0):g}; start nodes with `ray start --resources='{{\"{name}\": N}}'` "
+                    "or lower the request"
+                )
+    if r.learner_resources and r.num_learners == 0:
+        problems.append(
+            "resources.learner_resources needs learner actors: set resources.num_learners >= 1 (with 0 the learner "
+            "runs in the driver, which Ray does not place)"
         )
     return problems
 
@@ -228,11 +278,14 @@ def plan(args: argparse.Namespace) -> TrainPlan:
         if problems:
             raise ConfigError(problems, "--resume")
         check_address(address)
+        check_tracking_server(cfg)
         return TrainPlan(cfg, run_dir, address, ckpt, state, run_name=run_dir.name)
     cfg = load_config(args.config, args.overrides)
     check_address(address)
+    check_tracking_server(cfg)
     if not address:
         problems = resource_problems(cfg, os.cpu_count() or 1, _local_gpus(), "this machine")
+        problems += custom_resource_problems(cfg, {}, "a local Ray (no custom resources)")
         if problems:
             raise ConfigError(problems, "resources")
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -355,6 +408,7 @@ def run(p: TrainPlan, quiet: bool = False) -> TrainSummary:
         init_ray(p.address, cfg.run.log_level)
     res = ray.cluster_resources()
     problems = resource_problems(cfg, res.get("CPU", 0), res.get("GPU", 0), "the Ray cluster")
+    problems += custom_resource_problems(cfg, res, "the Ray cluster")
     if problems:
         if we_started:
             ray.shutdown()
@@ -380,6 +434,8 @@ def run(p: TrainPlan, quiet: bool = False) -> TrainSummary:
             base = p.resume_state
             _save_resumed_config(cfg, cfg_path, base.iteration)
             say(f"resumed from {p.resume_from} at iteration {algo.iteration}")
+            for skipped in newer_incomplete(p.run_dir, p.resume_from):
+                say(f"skipped {skipped.name}: incomplete (a save that was interrupted); it is replaced when reached")
             if algo.league is not None and algo.league.resume_info["discarded_rows"]:
                 say(
                     f"league: {algo.league.resume_info['discarded_rows']} games played after {p.resume_from.name} "
@@ -478,6 +534,10 @@ def train_command(args: argparse.Namespace) -> int:
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except TrainingStopped as e:
+        print(f"error: {e}", file=sys.stderr)
+        print(f"stopped; the newest checkpoint in {p.run_dir} is the last good one", file=sys.stderr)
+        return EXIT_TRAINING_FAILED
     except KeyboardInterrupt:
         print("interrupted; the newest checkpoint in the run directory is intact", file=sys.stderr)
         return 130

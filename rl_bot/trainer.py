@@ -15,23 +15,29 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import time
 from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
 
+import ray
+from ray.exceptions import RayActorError
 from ray.rllib.algorithms.ppo import PPO, PPOConfig
 from ray.rllib.callbacks.callbacks import RLlibCallback
 
-from rl_bot.algo import build_ppo_config
+from rl_bot.algo import MAIN_MODULE, build_ppo_config
 from rl_bot.checkpoints import CURRICULUM_STATE_FILE, LEAGUE_STATE_FILE
 from rl_bot.compat import per_iteration_timers
 from rl_bot.config import TrainConfig, validate_config
 from rl_bot.curriculum import Curriculum, IterationResult, Transition
+from rl_bot.env.guard import NonFiniteError, TrainingStopped
 
 RL_BOT_KEY = "rl_bot"
 CURRICULUM_DIR = "curriculum"
 STAGES_CSV = "stages.csv"
+#: Where the env runners run (node id and IP, pid per runner), rewritten when RLlib restarts one.
+ENV_RUNNERS_FILE = "cluster/env_runners.json"
 
 
 def algorithm_config(cfg: TrainConfig, run_dir: Path, run_name: str) -> PPOConfig:
@@ -77,6 +83,8 @@ class RLBotPPO(PPO):
             self.league = LeagueDriver(self.rl_cfg, self.run_dir, self.run_name, self)
         self.curriculum = Curriculum(self.rl_cfg.curriculum) if self.rl_cfg.curriculum.enabled else None
         self.install_stage()
+        self.placement: list[dict[str, Any]] = []
+        self.record_placement()
 
     # ------------------------------------------------------------------------------------------- stages
 
@@ -109,25 +117,42 @@ class RLBotPPO(PPO):
         remote = self.env_runner_group.num_remote_env_runners() > 0
         return self.env_runner_group.foreach_env_runner(lambda r: r.runner_status(), local_env_runner=not remote)
 
+    def record_placement(self) -> None:
+        """Where every env runner runs and the driver's node: ``RUN_DIR/cluster/env_runners.json``."""
+        self.placement = sorted(
+            (
+                {k: s[k] for k in ("worker_index", "node_id", "node_ip", "pid")}
+                for s in self.runner_status()
+                if s is not None
+            ),
+            key=lambda s: s["worker_index"],
+        )
+        driver = {"node_id": ray.get_runtime_context().get_node_id(), "node_ip": ray.util.get_node_ip_address()}
+        path = self.run_dir / ENV_RUNNERS_FILE
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"driver": driver, "env_runners": self.placement}, indent=2))
+
     def on_runners_recreated(self, runner_ids: list[int]) -> None:
         """Env runners RLlib restarted start with the top-level env: give them the stage and the league plan."""
         self.install_stage(list(runner_ids))
         if self.league is not None:
             self.league.push_plan()
+        self.record_placement()
 
     # ------------------------------------------------------------------------------------------- iteration
 
     def step(self) -> dict[str, Any]:
         iteration = self.iteration + 1
         if self.league is not None:
-            self.league.before_iteration(iteration)
+            self._league_call(self.league.before_iteration, iteration)
         t0 = time.perf_counter()
         result = super().step()
         dt = time.perf_counter() - t0
         self._perf(result, dt)
         runners = result.get("env_runners", {})
+        self._check_finite(iteration, result)
         if self.league is not None:
-            result.update(self.league.after_iteration(iteration, self._env_steps))
+            result.update(self._league_call(self.league.after_iteration, iteration, self._env_steps))
         if self.curriculum is not None:
             measured = IterationResult(
                 iteration=iteration,
@@ -150,6 +175,42 @@ class RLBotPPO(PPO):
             result["curriculum/transitions"] = float(len(self.curriculum.history))
         return result
 
+    def _league_call(self, fn: Any, *args: Any) -> Any:
+        # The league actor holds the pool and every rated game since the last checkpoint. Ray does not restart it
+        # (a fresh one would silently start from nothing): the run stops and resumes from its last checkpoint.
+        try:
+            return fn(*args)
+        except RayActorError as e:
+            raise TrainingStopped(
+                f"the league actor {self.league.name!r} died ({type(e).__name__}); the games it rated since the last "
+                f"checkpoint are lost with it. Nothing more is saved: continue with `rl-bot train --resume "
+                f"{self.run_dir}`, which restores the pool and ratings of the last checkpoint"
+            ) from None
+
+    def _check_finite(self, iteration: int, result: dict[str, Any]) -> None:
+        """Stop (:class:`NonFiniteError`, before the iteration is checkpointed or its games reach the league) when
+        the env runners replaced NaN/inf from the games or main's losses are not finite."""
+        bad = {
+            k: v
+            for k, v in result.get("env_runners", {}).items()
+            if k.startswith("env/non_finite/") and isinstance(v, int | float) and v > 0
+        }
+        main = result.get("learners", {}).get(MAIN_MODULE, {})
+        for k in ("total_loss", "policy_loss", "vf_loss", "entropy"):
+            v = main.get(k)
+            if isinstance(v, int | float) and not math.isfinite(v):
+                bad[f"losses/{k}"] = v
+        if not bad:
+            return
+        examples = [ex for s in self.runner_status() if s for ex in s.get("non_finite", [])]
+        what = ", ".join(f"{k} ({v:g})" for k, v in sorted(bad.items()))
+        raise NonFiniteError(
+            f"iteration {iteration}: non-finite values: {what}"
+            + (f"; e.g. {'; '.join(examples[:5])}" if examples else "")
+            + ". Nothing from this iteration was saved; fix the reward term or observation named here, then resume "
+            "from the last checkpoint"
+        )
+
     def _perf(self, result: dict[str, Any], dt: float) -> None:
         env_steps = int(result.get("num_env_steps_sampled_lifetime", self._env_steps))
         agent_steps = _agent_steps(result) or self._agent_steps
@@ -168,6 +229,10 @@ class RLBotPPO(PPO):
             perf["learn_time_s"] = timers["learner_update_timer"]
             if d_agent > 0:
                 perf["learn_s_per_1000_agent_steps"] = timers["learner_update_timer"] / d_agent * 1000
+        faults = result.get("fault_tolerance", {})
+        perf["env_runner_restarts"] = faults.get("num_remote_worker_restarts", 0)
+        perf["env_runners_healthy"] = faults.get("num_healthy_workers", 0)
+        perf["env_runner_nodes"] = len({p["node_id"] for p in self.placement})
         # Flat keys: Ray's Trainable.train() puts its own system stats under result["perf"].
         result.update({f"perf/{k}": v for k, v in perf.items()})
         runners = result.get("env_runners", {})
@@ -195,6 +260,7 @@ class RLBotPPO(PPO):
     def artifact_files(self) -> list[Path]:
         """Files for the experiment tracker: league table, Elo plot and games; the stage history."""
         files = self.league.write_artifacts() if self.league is not None else []
+        files.append(self.run_dir / ENV_RUNNERS_FILE)
         stages = self.run_dir / CURRICULUM_DIR / STAGES_CSV
         if stages.exists():
             files.append(stages)
@@ -211,7 +277,7 @@ class RLBotPPO(PPO):
         out = super().save_to_path(path, *args, **kwargs)
         folder = Path(out)
         if self.league is not None:
-            self.league.save(folder)
+            self._league_call(self.league.save, folder)
         if self.curriculum is not None:
             (folder / CURRICULUM_STATE_FILE).write_text(json.dumps(self.curriculum.state()))
         return out

@@ -4,15 +4,20 @@ import json
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
 from rl_bot.checkpoints import (
     CHECKPOINT_DIR,
     STATE_FILE,
+    CheckpointState,
     checkpoint_name,
+    finalize,
     latest_checkpoint,
     list_checkpoints,
+    newer_incomplete,
+    write_state,
 )
 from rl_bot.config import ConfigError, load_config
 from rl_bot.train import eta_seconds, progress_line, should_stop
@@ -62,6 +67,17 @@ def test_dead_ray_address_exits_2(tmp_path):
     rc, err = rl_bot("train", "--address", "127.0.0.1:1", env_home=tmp_path)
     assert rc == 2 and "no Ray cluster answers at '127.0.0.1:1'" in err
     assert "RAY_IMPORTED=False" in err
+
+
+def test_dead_mlflow_server_and_missing_custom_resources_exit_2_before_ray(tmp_path):
+    rc, err = rl_bot("train", "--set", "tracking.mlflow_uri=http://127.0.0.1:1", env_home=tmp_path)
+    assert rc == 2 and "no MLflow server answers at tracking.mlflow_uri='http://127.0.0.1:1'" in err
+    assert "RAY_IMPORTED=False" in err
+    rc, err = rl_bot("train", "--set", "resources.env_runner_resources={env_runner: 1}", env_home=tmp_path)
+    assert rc == 2 and "2 x env_runner=1 needs 2 but a local Ray (no custom resources) offers 0" in err
+    rc, err = rl_bot("train", "--set", "resources.learner_resources={gpu_node: 1}", env_home=tmp_path)
+    assert rc == 2 and "needs learner actors: set resources.num_learners >= 1" in err
+    assert not (tmp_path / "runs").exists()
 
 
 def test_resume_errors_exit_2_and_keep_files(tmp_path):
@@ -192,9 +208,39 @@ def test_latest_checkpoint_picks_highest_complete_iteration(tmp_path):
     assert [p.name for p in list_checkpoints(tmp_path)] == ["iter_000002", "iter_000009", "iter_000010"]
     path, state = latest_checkpoint(tmp_path)
     assert path.name == "iter_000010" and state.env_steps == 100
+    # a process killed while writing iteration 10's files: --resume takes the newest complete one
     (path / STATE_FILE).write_text("{not json")
-    with pytest.raises(ConfigError, match="corrupt"):
+    path, state = latest_checkpoint(tmp_path)
+    assert path.name == "iter_000009" and state.iteration == 9
+    assert [p.name for p in newer_incomplete(tmp_path, path)] == ["iter_000010"]
+    for it in (2, 9):
+        (tmp_path / CHECKPOINT_DIR / checkpoint_name(it) / "algorithm_state.pkl").unlink()
+    with pytest.raises(ConfigError, match="incomplete or corrupt"):
         latest_checkpoint(tmp_path)
+
+
+def test_finalize_keeps_a_complete_checkpoint_at_every_point(tmp_path):
+    def complete(name: str, iteration: int) -> Path:
+        d = tmp_path / CHECKPOINT_DIR / name
+        d.mkdir(parents=True)
+        for f in ("rllib_checkpoint.json", "algorithm_state.pkl"):
+            (d / f).write_text("{}")
+        write_state(d, CheckpointState(iteration, iteration, iteration, 1.0))
+        return d
+
+    old = complete(checkpoint_name(5), 5)
+    # the same iteration written again (a resume from an older checkpoint): the old folder goes only after the rename
+    tmp = complete(checkpoint_name(5) + ".tmp", 5)
+    (tmp / "marker").write_text("new")
+    finalize(tmp, old, keep_last=2)
+    assert (old / "marker").read_text() == "new" and not tmp.exists()
+    assert not old.with_name(old.name + ".old").exists()
+    # an incomplete newer folder does not count towards keep_last: the complete ones stay
+    broken = tmp_path / CHECKPOINT_DIR / checkpoint_name(7)
+    broken.mkdir()
+    finalize(complete(checkpoint_name(6) + ".tmp", 6), tmp_path / CHECKPOINT_DIR / checkpoint_name(6), keep_last=2)
+    assert [p.name for p in list_checkpoints(tmp_path)] == ["iter_000005", "iter_000006", "iter_000007"]
+    assert latest_checkpoint(tmp_path)[0].name == "iter_000006"
 
 
 def test_stop_limits_and_eta():

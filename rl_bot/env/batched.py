@@ -27,6 +27,7 @@ from rlgym.rocket_league.common_values import (
 from rl_bot.config import EnvConfig
 from rl_bot.env.components import MAX_TEAM_SIZE
 from rl_bot.env.game import EpisodeStats, RLGymGame
+from rl_bot.env.guard import NonFiniteLog
 from rl_bot.env.rewards import KERNELS, Frame, active_terms, combine
 
 OBS_SIZE = 52 + 20 * MAX_TEAM_SIZE * 2
@@ -90,6 +91,7 @@ class BatchedGame:
         table = LookupTableAction.make_lookup_table()
         self._controls = [car_controls(row) for row in table]
         self.reward_terms = active_terms(cfg)
+        self.non_finite = NonFiniteLog()  # NaN/inf in observations or reward terms, replaced by 0 (env/guard.py)
         self.last_terms: dict[str, np.ndarray] = {}  # each term's weighted values [n, cars] at the last step
         # each term's per-car mean summed over the running episode [n]; copied into the stats when it ends
         self.term_sums = {t.name: np.zeros(num_arenas) for t in self.reward_terms}
@@ -228,8 +230,9 @@ class BatchedGame:
         for t in self.reward_terms:
             values = KERNELS[t.term.name](frame, **t.term.kwargs) * t.weight
             terms[t.name] = terms[t.name] + values if t.name in terms else values
-        for values in terms.values():
+        for name, values in terms.items():
             values[~mask] = 0.0
+            terms[name] = self.non_finite.clean(values, f"reward term {name!r}")
         self.last_terms = terms
         rewards = combine(terms, self.teams, self.cfg)
         rewards[~mask] = 0.0
@@ -348,4 +351,4 @@ class BatchedGame:
         enemies = padded[:, self._enemy, view[:, None]].reshape(n, c, -1)
         own = car_feat[:, np.arange(c), view]
         obs = np.concatenate([ball[:, view], pads[:, view], own_flags, own, allies, enemies], axis=-1)
-        return obs.astype(np.float32, copy=False)
+        return self.non_finite.clean(obs.astype(np.float32, copy=False), "observation")

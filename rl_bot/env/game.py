@@ -24,6 +24,7 @@ from rlgym.rocket_league.state_mutators import FixedTeamSizeMutator, MutatorSequ
 
 from rl_bot.config import EnvConfig, import_object
 from rl_bot.env.components import PaddedDefaultObs, StartStateMutator, obs_size
+from rl_bot.env.guard import NonFiniteLog
 from rl_bot.env.rewards import RewardSystem
 
 NUM_ACTIONS = len(LookupTableAction.make_lookup_table())
@@ -96,7 +97,8 @@ class RLGymGame:
         else:
             obs_builder = PaddedDefaultObs(**cfg.obs_builder_kwargs)
         self.obs_size = obs_size(obs_builder)
-        self.reward = RewardSystem(cfg)
+        self.non_finite = NonFiniteLog()  # NaN/inf in observations or reward terms, replaced by 0 (env/guard.py)
+        self.reward = RewardSystem(cfg, self.non_finite)
         self.gym = RLGym(
             state_mutator=MutatorSequence(FixedTeamSizeMutator(cfg.team_size, cfg.team_size), self.start_states),
             obs_builder=obs_builder,
@@ -154,10 +156,10 @@ class RLGymGame:
         """The current rlgym ``GameState``."""
         return self.gym.state
 
-    @staticmethod
-    def _cast(obs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def _cast(self, obs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         # DefaultObs builds float64; RLlib and torch want float32.
-        return {a: np.asarray(o, dtype=np.float32) for a, o in obs.items()}
+        clean = self.non_finite.clean
+        return {a: clean(np.asarray(o, dtype=np.float32), "observation", f"car {a}") for a, o in obs.items()}
 
     def close(self) -> None:
         """Release the arena."""

@@ -33,6 +33,7 @@ from rlgym.rocket_league.common_values import (
 )
 
 from rl_bot.config import EnvConfig, RewardTerm, import_object
+from rl_bot.env.guard import NonFiniteLog
 from rl_bot.reward_catalog import BUILTIN_TERMS, MODE_CATEGORIES
 
 
@@ -308,11 +309,13 @@ class RewardSystem(RewardFunction[AgentID, GameState, float]):
     """The env's one reward function (see the module docstring); ``last_terms`` holds the weighted value of each
     term at the last step, ``[1, cars]`` in the order of ``agents``."""
 
-    def __init__(self, cfg: EnvConfig):
+    def __init__(self, cfg: EnvConfig, non_finite: NonFiniteLog | None = None):
         self.cfg = cfg
         self.terms = active_terms(cfg)
         self.components = [build_component(t.term) for t in self.terms]
         self.last_terms: dict[str, np.ndarray] = {}
+        # NaN/inf terms, replaced by 0 (env/guard.py); the game shares its log
+        self.non_finite = non_finite if non_finite is not None else NonFiniteLog()
 
     def reset(self, agents: list[AgentID], initial_state: GameState, shared_info: dict[str, Any]) -> None:
         for fn in self.components:
@@ -332,6 +335,7 @@ class RewardSystem(RewardFunction[AgentID, GameState, float]):
             values = fn.get_rewards(agents, state, is_terminated, is_truncated, shared_info)
             row = np.array([[float(values[a]) for a in agents]]) * t.weight
             terms[t.name] = terms[t.name] + row if t.name in terms else row
+        terms = {name: self.non_finite.clean(row, f"reward term {name!r}", "the game") for name, row in terms.items()}
         self.last_terms = terms
         teams = np.array([state.cars[a].team_num for a in agents])
         total = combine(terms, teams, self.cfg)[0]

@@ -1,36 +1,22 @@
 """`ray job submit ... -- python -m rl_bot.train` on a real single-node cluster: outputs land at absolute paths."""
 
 import json
-import os
-import socket
-import subprocess
+import re
 import sys
-from pathlib import Path
 
 import pytest
 import yaml
+from raycli import free_port, ray_cli, ray_env, submit, wait_for
+from tiny import tiny
 
 from rl_bot.checkpoints import latest_checkpoint
 
 pytestmark = pytest.mark.integration
-BIN = Path(sys.executable).parent
-REPO = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def ray_cli(*args, env, timeout=180):
-    return subprocess.run([str(BIN / "ray"), *args], env=env, capture_output=True, text=True, timeout=timeout)
 
 
 @pytest.fixture
 def cluster(tmp_path):
-    env = dict(os.environ, RAY_AUTH_MODE="disabled")
-    env.pop("RAY_ADDRESS", None)
+    env = ray_env()
     gcs, dash = free_port(), free_port()
     started = ray_cli(
         "start",
@@ -103,3 +89,56 @@ def test_job_submit_writes_runs_and_mlflow_outside_the_temp_copy(cluster, tmp_pa
     run_id = (runs[0] / "mlflow_run_id").read_text().strip()
     assert [m.step for m in client.get_metric_history(run_id, "perf/agent_steps_per_s")] == [1]
     assert not (workdir / "runs").exists() and not (workdir / "mlruns").exists()
+
+
+def test_job_stopped_after_a_checkpoint_continues_whole_when_resubmitted_with_resume(cluster, tmp_path):
+    from mlflow.tracking import MlflowClient
+
+    address, env = cluster
+    home = tmp_path / "home"
+    home.mkdir()
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    cfg = tiny(
+        run={"name": "stopped"},
+        league={"enabled": True, "snapshot_every_n_iterations": 1, "eval_every_n_iterations": None},
+        stop={"iterations": 60},
+    )
+    (workdir / "long.yaml").write_text(yaml.safe_dump(cfg))
+    runtime_env = {"env_vars": {"RL_BOT_HOME": str(home), "RAY_AUTH_MODE": "disabled"}}
+    first = submit(address, workdir, runtime_env, ["--config", "long.yaml"], env, wait=False)
+    assert first.returncode == 0, first.stderr[-3000:]
+    job_id = re.search(r"raysubmit_\w+", first.stdout + first.stderr).group(0)
+    runs = home / "runs"
+    run_dir = wait_for(lambda: next(iter(runs.iterdir()), None) if runs.is_dir() else None, 180, "the run folder")
+    wait_for(lambda: (run_dir / "checkpoints" / "iter_000002").is_dir(), 300, "the checkpoint of iteration 2")
+    stopped = ray_cli("job", "stop", "--address", address, job_id, env=env)
+    assert stopped.returncode == 0, stopped.stderr[-2000:]
+    status = ray_cli("job", "status", "--address", address, job_id, env=env)
+    assert "STOPPED" in status.stdout, status.stdout
+    ckpt, state = latest_checkpoint(run_dir)
+    assert state.iteration >= 2
+    league_before = json.loads((ckpt / "league_state.json").read_text())
+    run_id = (run_dir / "mlflow_run_id").read_text().strip()
+
+    target = state.iteration + 2
+    second = submit(
+        address, workdir, runtime_env, ["--resume", str(run_dir), "--set", f"stop.iterations={target}"], env
+    )
+    assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
+    assert f"resumed from {ckpt} at iteration {state.iteration}" in second.stdout
+    assert f"stopped: stop.iterations={target}" in second.stdout
+    final, final_state = latest_checkpoint(run_dir)
+    assert final_state.iteration == target and final_state.env_steps > state.env_steps
+    assert final_state.wall_time_s > state.wall_time_s
+    # the league went on from the saved pool and ratings
+    league_after = json.loads((final / "league_state.json").read_text())
+    assert league_after["snapshots_taken"] == league_before["snapshots_taken"] + 2
+    assert len(league_after["history"]) == len(league_before["history"]) + 2
+    # one MLflow run for both jobs, with every iteration up to the target
+    assert (run_dir / "mlflow_run_id").read_text().strip() == run_id
+    client = MlflowClient(tracking_uri=f"sqlite:///{home}/mlruns/mlflow.db")
+    assert client.get_run(run_id).info.status == "FINISHED"
+    steps = {m.step for m in client.get_metric_history(run_id, "perf/env_steps_total")}
+    assert steps >= set(range(1, target + 1))
+    assert len(client.search_runs([client.get_run(run_id).info.experiment_id])) == 1

@@ -1,0 +1,97 @@
+"""Helpers for tests that drive Ray and MLflow through their command lines (a cluster, jobs, a tracking server)."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+BIN = Path(sys.executable).parent
+REPO = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def ray_env() -> dict[str, str]:
+    env = dict(os.environ, RAY_AUTH_MODE="disabled")
+    env.pop("RAY_ADDRESS", None)
+    return env
+
+
+def ray_cli(*args, env, timeout=180):
+    return subprocess.run([str(BIN / "ray"), *args], env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def submit(address: str, workdir: Path, runtime_env: dict, argv: list[str], env, wait=True, timeout=400):
+    """``ray job submit`` of ``python -m rl_bot.train ARGV``; with ``wait=False`` returns at once (job id in stdout)."""
+    args = ["job", "submit", "--address", address, "--working-dir", str(workdir)]
+    args += ["--runtime-env-json", json.dumps(runtime_env)]
+    if not wait:
+        args.append("--no-wait")
+    return ray_cli(*args, "--", sys.executable, "-m", "rl_bot.train", *argv, env=env, timeout=timeout)
+
+
+def wait_for(predicate, timeout: float, what: str, every: float = 0.5):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+class MlflowServer:
+    """A real ``mlflow server`` on loopback: sqlite backend, proxied artifact store in ``root/artifacts``."""
+
+    def __init__(self, root: Path):
+        self.port = free_port()
+        self.uri = f"http://127.0.0.1:{self.port}"
+        self.artifacts = root / "artifacts"
+        self.log = (root / "mlflow-server.log").open("w")
+        self.proc = subprocess.Popen(
+            [
+                str(BIN / "mlflow"),
+                "server",
+                "--backend-store-uri",
+                f"sqlite:///{root / 'mlflow.db'}",
+                "--artifacts-destination",
+                str(self.artifacts),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--workers",
+                "1",
+            ],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        wait_for(self._healthy, 120, "the MLflow server")
+
+    def _healthy(self) -> bool:
+        if self.proc.poll() is not None:
+            raise AssertionError(f"mlflow server exited with {self.proc.returncode}")
+        try:
+            with urllib.request.urlopen(f"{self.uri}/health", timeout=2) as r:
+                return r.status == 200
+        except OSError:
+            return False
+
+    def stop(self) -> None:
+        import signal
+
+        try:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            self.proc.wait(timeout=30)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.log.close()
