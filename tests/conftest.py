@@ -1,4 +1,4 @@
-"""Shared fixtures. Ray token auth stays off for the local clusters tests start (see docs/cluster.md)."""
+"""Shared fixtures. Ray token auth stays off for the local clusters tests start (see docs/running.md)."""
 
 import os
 
