@@ -74,6 +74,7 @@ class MlflowServer:
             stdout=self.log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            cwd=root,
         )
         wait_for(self._healthy, 120, "the MLflow server")
 
