@@ -144,6 +144,10 @@ class LeagueDriver:
 
     # ------------------------------------------------------------------------------------------- iterations
 
+    def check_alive(self) -> None:
+        """Raise Ray's ``RayActorError`` if the league actor is gone."""
+        self.ray.get(self.actor.resume_info.remote())
+
     def before_iteration(self, iteration: int) -> None:
         """Games reported from now on belong to ``iteration``."""
         self.ray.get(self.actor.begin_iteration.remote(iteration))

@@ -150,6 +150,10 @@ class RLBotPPO(PPO):
         dt = time.perf_counter() - t0
         self._perf(result, dt)
         runners = result.get("env_runners", {})
+        if self.league is not None:
+            # A league actor lost during sampling takes the env runners that report to it down too, and the
+            # iteration's numbers with them: name that cause before judging the numbers.
+            self._league_call(self.league.check_alive)
         self._check_finite(iteration, result)
         if self.league is not None:
             result.update(self._league_call(self.league.after_iteration, iteration, self._env_steps))
@@ -202,10 +206,11 @@ class RLBotPPO(PPO):
                 bad[f"losses/{k}"] = v
         if not bad:
             return
-        examples = [ex for s in self.runner_status() if s for ex in s.get("non_finite", [])]
+        examples = list(dict.fromkeys(ex for s in self.runner_status() if s for ex in s.get("non_finite", [])))
         what = ", ".join(f"{k} ({v:g})" for k, v in sorted(bad.items()))
+        sampled = int(result.get("perf/env_steps_per_s", 0) * result.get("perf/iteration_time_s", 0))
         raise NonFiniteError(
-            f"iteration {iteration}: non-finite values: {what}"
+            f"iteration {iteration} (about {sampled} env steps sampled): non-finite values: {what}"
             + (f"; e.g. {'; '.join(examples[:5])}" if examples else "")
             + ". Nothing from this iteration was saved; fix the reward term or observation named here, then resume "
             "from the last checkpoint"
