@@ -21,6 +21,7 @@ from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import ray
 from ray.exceptions import RayActorError
 from ray.rllib.algorithms.ppo import PPO, PPOConfig
@@ -76,6 +77,7 @@ class RLBotPPO(PPO):
         per_iteration_timers(self)
         self._env_steps = 0
         self._agent_steps = 0
+        self._empty_updates = 0
         self.league: Any = None
         if self.rl_cfg.league.enabled:
             from rl_bot.league_driver import LeagueDriver
@@ -200,10 +202,18 @@ class RLBotPPO(PPO):
             if k.startswith("env/non_finite/") and isinstance(v, int | float) and v > 0
         }
         main = result.get("learners", {}).get(MAIN_MODULE, {})
-        for k in ("total_loss", "policy_loss", "vf_loss", "entropy"):
-            v = main.get(k)
-            if isinstance(v, int | float) and not math.isfinite(v):
-                bad[f"losses/{k}"] = v
+        losses = {
+            f"losses/{k}": v
+            for k in ("total_loss", "policy_loss", "vf_loss", "entropy")
+            if isinstance(v := main.get(k), int | float) and not math.isfinite(v)
+        }
+        if losses and not bad and self._main_weights_finite():
+            # RLlib reports NaN losses for an update over an empty batch (every env runner was down for the
+            # iteration); nothing reached the weights, so training goes on. Counted, not hidden.
+            self._empty_updates += 1
+            result["perf/updates_without_samples"] = float(self._empty_updates)
+            return
+        bad.update(losses)
         if not bad:
             return
         examples = list(dict.fromkeys(ex for s in self.runner_status() if s for ex in s.get("non_finite", [])))
@@ -215,6 +225,16 @@ class RLBotPPO(PPO):
             + ". Nothing from this iteration was saved; fix the reward term or observation named here, then resume "
             "from the last checkpoint"
         )
+
+    def _main_weights_finite(self) -> bool:
+        from rl_bot.league_driver import main_weights
+
+        def finite(x: Any) -> bool:
+            if isinstance(x, dict):
+                return all(finite(v) for v in x.values())
+            return bool(np.isfinite(np.asarray(x, dtype=np.float64)).all())
+
+        return finite(main_weights(self))
 
     def _perf(self, result: dict[str, Any], dt: float) -> None:
         env_steps = int(result.get("num_env_steps_sampled_lifetime", self._env_steps))
