@@ -178,7 +178,6 @@ class RLBotEnvRunner(LocalSampleCounts, MultiAgentEnvRunner):
             self.league.flush()
         return episodes
 
-
     def _non_finite_logs(self) -> list[NonFiniteLog]:
         env = self.env.unwrapped if self.env is not None else None
         if env is None:
