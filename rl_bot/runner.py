@@ -184,7 +184,10 @@ class RLBotEnvRunner(LocalSampleCounts, MultiAgentEnvRunner):
             return []
         if hasattr(env, "game"):  # the batched vector env
             return [env.game.non_finite]
-        return [e.unwrapped.game.non_finite for e in getattr(env, "envs", [])]
+        if hasattr(env, "envs"):  # RLlib's sync vector env of rlgym games
+            return [e.unwrapped.game.non_finite for e in env.envs]
+        # Never skip silently: the games replace NaN/inf by 0, and only this report makes the run stop on them.
+        raise TypeError(f"env runner {self.worker_index}: cannot find the games' NaN/inf logs in {type(env).__name__}")
 
     def _report_non_finite(self) -> None:
         # NaN/inf the games replaced by 0 (rl_bot.env.guard): counted as env/non_finite/... metrics, which stop the

@@ -107,6 +107,15 @@ def _local_gpus() -> int:
         return 0
 
 
+def _unreachable(host: str, port: int) -> str | None:
+    """Why nothing accepts a TCP connection at ``host:port`` (None when something does)."""
+    try:
+        with socket.create_connection((host, port), timeout=3):
+            return None
+    except OSError as e:
+        return str(e.strerror or e)
+
+
 def check_address(address: str | None) -> None:
     """Fail fast (exit 2) on a Ray address nothing listens on."""
     if not address or address in ("auto", "local"):
@@ -115,13 +124,11 @@ def check_address(address: str | None) -> None:
     host, sep, port = hostport.rpartition(":")
     if not sep or not port.isdigit():
         raise ConfigError([f"Ray address {address!r} is not host:port (or ray://host:port, or 'auto')"], "--address")
-    try:
-        with socket.create_connection((host or "127.0.0.1", int(port)), timeout=3):
-            pass
-    except OSError as e:
+    refused = _unreachable(host or "127.0.0.1", int(port))
+    if refused:
         raise ConfigError(
             [
-                f"no Ray cluster answers at {address!r} ({e.strerror or e}); start one with `ray start --head` "
+                f"no Ray cluster answers at {address!r} ({refused}); start one with `ray start --head` "
                 "or fix --address / $RAY_ADDRESS"
             ],
             "--address",
@@ -136,14 +143,11 @@ def check_tracking_server(cfg: TrainConfig) -> None:
     if not cfg.tracking.enabled or not uri or not uri.startswith(("http://", "https://")):
         return
     u = urlparse(uri)
-    port = u.port or (443 if u.scheme == "https" else 80)
-    try:
-        with socket.create_connection((u.hostname or "127.0.0.1", port), timeout=3):
-            pass
-    except OSError as e:
+    refused = _unreachable(u.hostname or "127.0.0.1", u.port or (443 if u.scheme == "https" else 80))
+    if refused:
         raise ConfigError(
             [
-                f"no MLflow server answers at tracking.mlflow_uri={uri!r} ({e.strerror or e}); start it "
+                f"no MLflow server answers at tracking.mlflow_uri={uri!r} ({refused}); start it "
                 "(`mlflow server`, docs/running.md) or fix the URI"
             ],
             "tracking",

@@ -9,8 +9,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-import yaml
-from raycli import BIN, REPO, MlflowServer, free_port, ray_env, submit
+from raycli import BIN, REPO, MlflowServer, free_port, job_folders, ray_env, submit
 from tiny import tiny
 
 from rl_bot.checkpoints import latest_checkpoint
@@ -48,10 +47,6 @@ def test_two_node_job_places_env_runners_on_the_worker_and_records_to_the_mlflow
     address, env = two_nodes
     server = MlflowServer(tmp_path)
     try:
-        home = tmp_path / "home"
-        home.mkdir()
-        workdir = tmp_path / "work"
-        workdir.mkdir()
         cfg = tiny(
             run={"name": "two-nodes"},
             resources={"num_env_runners": 2, "num_envs_per_env_runner": 2, "env_runner_resources": {"env_runner": 1}},
@@ -59,8 +54,7 @@ def test_two_node_job_places_env_runners_on_the_worker_and_records_to_the_mlflow
             league={"enabled": True, "snapshot_every_n_iterations": 1, "eval_every_n_iterations": None},
             stop={"iterations": 2},
         )
-        (workdir / "two.yaml").write_text(yaml.safe_dump(cfg))
-        runtime_env = {"env_vars": {"RL_BOT_HOME": str(home), "RAY_AUTH_MODE": "disabled"}}
+        home, workdir, runtime_env = job_folders(tmp_path, "two.yaml", cfg)
         job = submit(address, workdir, runtime_env, ["--config", "two.yaml"], env)
         assert job.returncode == 0, job.stdout[-4000:] + job.stderr[-3000:]
         assert "stopped: stop.iterations=2" in job.stdout

@@ -5,8 +5,7 @@ import re
 import sys
 
 import pytest
-import yaml
-from raycli import free_port, ray_cli, ray_env, submit, wait_for
+from raycli import free_port, job_folders, ray_cli, ray_env, submit, wait_for
 from tiny import tiny
 
 from rl_bot.checkpoints import latest_checkpoint
@@ -37,9 +36,7 @@ def cluster(tmp_path):
 
 def test_job_submit_writes_runs_and_mlflow_outside_the_temp_copy(cluster, tmp_path):
     address, env = cluster
-    home = tmp_path / "home"
-    home.mkdir()
-    tiny = {
+    tiny_cfg = {
         "run": {"name": "job"},
         "env": {"no_touch_timeout_s": 4, "game_timeout_s": 8},
         "model": {"fcnet_hiddens": [32], "lstm_cell_size": 16, "max_seq_len": 8},
@@ -50,10 +47,7 @@ def test_job_submit_writes_runs_and_mlflow_outside_the_temp_copy(cluster, tmp_pa
         "league": {"enabled": True, "snapshot_every_n_iterations": 1, "eval_every_n_iterations": None},
     }
     # the job ships a small working dir (like a user's project) holding the config by relative path
-    workdir = tmp_path / "work"
-    workdir.mkdir()
-    (workdir / "tiny.yaml").write_text(yaml.safe_dump(tiny))
-    runtime_env = {"env_vars": {"RL_BOT_HOME": str(home), "RAY_AUTH_MODE": "disabled"}}
+    home, workdir, runtime_env = job_folders(tmp_path, "tiny.yaml", tiny_cfg)
     submitted = ray_cli(
         "job",
         "submit",
@@ -95,17 +89,12 @@ def test_job_stopped_after_a_checkpoint_continues_whole_when_resubmitted_with_re
     from mlflow.tracking import MlflowClient
 
     address, env = cluster
-    home = tmp_path / "home"
-    home.mkdir()
-    workdir = tmp_path / "work"
-    workdir.mkdir()
     cfg = tiny(
         run={"name": "stopped"},
         league={"enabled": True, "snapshot_every_n_iterations": 1, "eval_every_n_iterations": None},
         stop={"iterations": 60},
     )
-    (workdir / "long.yaml").write_text(yaml.safe_dump(cfg))
-    runtime_env = {"env_vars": {"RL_BOT_HOME": str(home), "RAY_AUTH_MODE": "disabled"}}
+    home, workdir, runtime_env = job_folders(tmp_path, "long.yaml", cfg)
     first = submit(address, workdir, runtime_env, ["--config", "long.yaml"], env, wait=False)
     assert first.returncode == 0, first.stderr[-3000:]
     job_id = re.search(r"raysubmit_\w+", first.stdout + first.stderr).group(0)

@@ -38,6 +38,18 @@ def submit(address: str, workdir: Path, runtime_env: dict, argv: list[str], env,
     return ray_cli(*args, "--", sys.executable, "-m", "rl_bot.train", *argv, env=env, timeout=timeout)
 
 
+def job_folders(tmp_path: Path, config_name: str, cfg: dict) -> tuple[Path, Path, dict]:
+    """A job's project folder (RL_BOT_HOME), a small working dir holding ``cfg`` as ``config_name``, and the runtime
+    env that points the job at the project folder."""
+    import yaml
+
+    home, workdir = tmp_path / "home", tmp_path / "work"
+    home.mkdir()
+    workdir.mkdir()
+    (workdir / config_name).write_text(yaml.safe_dump(cfg))
+    return home, workdir, {"env_vars": {"RL_BOT_HOME": str(home), "RAY_AUTH_MODE": "disabled"}}
+
+
 def wait_for(predicate, timeout: float, what: str, every: float = 0.5):
     end = time.monotonic() + timeout
     while time.monotonic() < end:
