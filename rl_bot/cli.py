@@ -1,4 +1,4 @@
-"""``rl-bot``: train, eval, calibrate, bench."""
+"""``rl-bot``: train, eval, calibrate, report, bench."""
 
 from __future__ import annotations
 
@@ -30,6 +30,8 @@ def eval_config(args: argparse.Namespace, ckpt: Path | None) -> TrainConfig:
 
 
 def _eval(args: argparse.Namespace) -> int:
+    from rl_bot.clip import write_clip
+    from rl_bot.env.replay import GameRecorder
     from rl_bot.evaluate import (
         ModulePolicy,
         builtin_policy,
@@ -43,6 +45,7 @@ def _eval(args: argparse.Namespace) -> int:
     try:
         if args.games < 1:
             raise ConfigError([f"--games must be >= 1 (got {args.games})"], "--games")
+        check_record_args(args)
         if args.checkpoint and args.player:
             raise ConfigError(["give either --checkpoint or --player, not both"], "--player")
         snapshot = args.opponent.removeprefix("snapshot:") if args.opponent.startswith("snapshot:") else None
@@ -73,21 +76,60 @@ def _eval(args: argparse.Namespace) -> int:
     if ckpt is not None:
         policy = ModulePolicy.from_checkpoint(ckpt, explore=not args.greedy, seed=args.seed)
         label = f"checkpoint {ckpt}" + (" (greedy)" if args.greedy else " (sampled actions)")
+        name = ckpt.name
     else:
         kind = args.player or "random"
         policy = builtin_policy(kind, args.seed)
         label = {"rule": "rule-based bot", "rule-basic": "basic rule-based bot"}.get(kind, "uniformly random policy")
+        name = kind
     game = f"{env_cfg.team_size}v{env_cfg.team_size}, tick skip {env_cfg.tick_skip}"
+    # The recorded games are the first of the games played: recording only reads the arenas, so the numbers
+    # printed are the same with or without --record.
+    recorder = GameRecorder(range(args.record_games)) if args.record else None
     if args.opponent == "self":
-        print(play_selfplay(policy, env_cfg, args.games, seed=args.seed, arenas=args.arenas).line(f"{label}, {game}"))
+        sp = play_selfplay(policy, env_cfg, args.games, seed=args.seed, arenas=args.arenas, record=recorder, name=name)
+        print(sp.line(f"{label}, {game}"))
     else:
         if opp_policy is None:
             opp_policy, opp_rating = builtin_policy(args.opponent, args.seed + 1), ratings[args.opponent]
         report = play_match(
-            policy, opp_policy, env_cfg, args.games, args.opponent, opp_rating, seed=args.seed, arenas=args.arenas
+            policy,
+            opp_policy,
+            env_cfg,
+            args.games,
+            args.opponent,
+            opp_rating,
+            seed=args.seed,
+            arenas=args.arenas,
+            record=recorder,
+            player_name=name,
         )
         print(report.line(f"{label}, {game}"))
+    if recorder is not None:
+        replay = recorder.replay(env_cfg.team_size, env_cfg.step_seconds, env_cfg.game_timeout_s)
+        clip, replay_file = write_clip(replay, args.record)
+        games = ", ".join(
+            f"game {g.game + 1} ({g.blue} vs {g.orange}, {g.end}, {g.score[0]}-{g.score[1]})" for g in replay.games
+        )
+        print(f"recorded {games}: {clip} ({clip.stat().st_size / 1024:.0f} KiB), replay {replay_file}")
     return 0
+
+
+def check_record_args(args: argparse.Namespace) -> None:
+    """``--record``/``--record-games``: a .gif path and 1 to ``--games`` games; :class:`ConfigError` otherwise."""
+    from rl_bot.clip import CLIP_SUFFIX
+
+    if args.record is None:
+        return
+    if args.record.suffix.lower() != CLIP_SUFFIX:
+        raise ConfigError(
+            [f"--record {str(args.record)!r}: clips are GIF files; give a file name ending in {CLIP_SUFFIX}"],
+            "--record",
+        )
+    if not 1 <= args.record_games <= args.games:
+        raise ConfigError(
+            [f"--record-games must be between 1 and --games ({args.games}), got {args.record_games}"], "--record-games"
+        )
 
 
 def _calibrate(args: argparse.Namespace) -> int:
@@ -101,6 +143,18 @@ def _calibrate(args: argparse.Namespace) -> int:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
     print(calibrate(cfg.env, args.games, seed=args.seed, arenas=args.arenas).text())
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from rl_bot.report import write_report
+
+    try:
+        path = write_report(args.run, args.out)
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    print(f"report: {path} ({path.stat().st_size / 1024:.0f} KiB)")
     return 0
 
 
@@ -168,6 +222,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="config whose env section defines the game (default: the checkpoint's run config, else the quickstart)",
     )
     e.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.FIELD=VALUE")
+    e.add_argument(
+        "--record",
+        type=Path,
+        default=None,
+        metavar="FILE.gif",
+        help="also write a top-down GIF of the first game(s) played (and FILE.replay.json: every step's positions)",
+    )
+    e.add_argument("--record-games", type=int, default=1, help="how many of the games --record shows (default 1)")
     e.set_defaults(func=_eval)
 
     c = sub.add_parser(
@@ -180,6 +242,13 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--config", help="config whose env section defines the game (default: quickstart)")
     c.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.FIELD=VALUE")
     c.set_defaults(func=_calibrate)
+
+    r = sub.add_parser(
+        "report", help="one self-contained HTML page of a run: curves, league table, ratings, stages, newest clip"
+    )
+    r.add_argument("run", help="the run folder (runs/<run>)")
+    r.add_argument("--out", type=Path, default=None, help="where to write the page (default: RUN/report.html)")
+    r.set_defaults(func=_report)
 
     b = sub.add_parser("bench", help="throughput per layer: physics, env, sampling, end-to-end training")
     b.add_argument("--config", help="config to measure (default: quickstart)")

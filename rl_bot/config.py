@@ -496,6 +496,11 @@ class LeagueConfig(_Section):
     eval_opponent: Literal["random", "rule-basic", "rule"] = Field(
         "rule", description="The built-in opponent of the periodic evaluation."
     )
+    eval_record: bool = Field(
+        True,
+        description="Record the first game of every periodic evaluation as a top-down GIF with its replay "
+        "(RUN_DIR/eval/clip-iterNNNN.gif and .replay.json; the newest is logged to MLflow under eval/).",
+    )
 
     @field_validator("opponents")
     @classmethod

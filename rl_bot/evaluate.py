@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ import numpy as np
 from rl_bot.checkpoints import latest_checkpoint, list_checkpoints, run_dir_of
 from rl_bot.config import ConfigError, EnvConfig
 from rl_bot.env.game import NUM_ACTIONS, EpisodeStats, RLGymGame
+from rl_bot.env.replay import ArenaPositions, GameRecorder, positions_of_state
 from rl_bot.league.elo import (
     END_NO_TOUCH,
     END_TIME,
@@ -240,6 +242,10 @@ class RLGymArenas:
         """``[arena, car, obs]``."""
         return self._obs
 
+    def positions(self, i: int) -> ArenaPositions:
+        """Arena ``i``'s ball and cars as of the last step, for replays."""
+        return positions_of_state(self.games[i].state, self.agents)
+
     def close(self) -> None:
         """Release the arenas."""
         for g in self.games:
@@ -255,10 +261,21 @@ def make_arenas(cfg: EnvConfig, n: int) -> Any:
     return BatchedGame(cfg, n)
 
 
-def play_games(env_cfg: EnvConfig, games: int, teams: Any, seed: int = 0, arenas: int = 64) -> list[EpisodeStats]:
+def play_games(
+    env_cfg: EnvConfig,
+    games: int,
+    teams: Any,
+    seed: int = 0,
+    arenas: int = 64,
+    record: GameRecorder | None = None,
+    names: Callable[[int], tuple[str, str]] | None = None,
+) -> list[EpisodeStats]:
     """Play ``games`` full games, at most ``arenas`` at once; ``teams(g)`` gives game ``g``'s (blue policy,
     orange policy). Game ``g``'s kickoff is seeded from ``(seed, g)``, whatever arena plays it. Returns each
-    game's stats, in game order."""
+    game's stats, in game order.
+
+    ``record``: the games it wants get every step's positions recorded into it (``names(g)``: the (blue, orange)
+    labels of game ``g`` in the replay); recording reads the arenas and changes nothing in the games."""
     if games < 1:
         return []
     n = min(games, arenas)
@@ -266,6 +283,13 @@ def play_games(env_cfg: EnvConfig, games: int, teams: Any, seed: int = 0, arenas
     cars = env.num_cars
     team_of_car = np.array([0 if a.startswith("blue") else 1 for a in env.agents])
     game_of = np.full(n, -1)
+    recording = np.zeros(n, bool)  # arenas playing a game the recorder wants
+    step_s = env_cfg.step_seconds
+
+    def snap(i: int) -> None:
+        s = env.stats[i]
+        record.add(game_of[i], s.length * step_s, env.positions(i), env.agents, (s.goals_blue, s.goals_orange))
+
     policies: list[Any] = []  # distinct policies, by identity
     policy_of = np.full((n, cars), -1)  # index into ``policies`` of the policy driving each car
     results: list[EpisodeStats | None] = [None] * games
@@ -279,6 +303,10 @@ def play_games(env_cfg: EnvConfig, games: int, teams: Any, seed: int = 0, arenas
         env.seed(i, np.random.SeedSequence([seed, g]))
         env.reset(i)
         game_of[i], active[i] = g, True
+        recording[i] = record is not None and record.wants(g)
+        if recording[i]:
+            record.begin(g, *(names(g) if names is not None else ("blue", "orange")), start=env.stats[i].start)
+            snap(i)
         for team, policy in enumerate(teams(g)):
             p = next((j for j, q in enumerate(policies) if q is policy), None)
             if p is None:
@@ -299,8 +327,13 @@ def play_games(env_cfg: EnvConfig, games: int, teams: Any, seed: int = 0, arenas
                 if len(ai):
                     actions[ai, ci] = policy.act(obs[ai, ci], ai * cars + ci)
             _, term, trunc = env.step(actions, active)
+            for i in np.flatnonzero(recording & active):
+                snap(i)
             for i in np.flatnonzero((term | trunc) & active):
                 results[game_of[i]] = replace(env.stats[i])
+                if recording[i]:
+                    record.end(game_of[i], env.stats[i].end)
+                    recording[i] = False
                 active[i] = False
                 if started < games:
                     start(i)
@@ -342,9 +375,18 @@ class SelfPlayReport:
         )
 
 
-def play_selfplay(policy: Any, env_cfg: EnvConfig, episodes: int, seed: int = 0, arenas: int = 64) -> SelfPlayReport:
-    """Play ``episodes`` full games with ``policy`` driving every car; count touches and goals from physics."""
-    stats = play_games(env_cfg, episodes, lambda g: (policy, policy), seed, arenas)
+def play_selfplay(
+    policy: Any,
+    env_cfg: EnvConfig,
+    episodes: int,
+    seed: int = 0,
+    arenas: int = 64,
+    record: GameRecorder | None = None,
+    name: str = "policy",
+) -> SelfPlayReport:
+    """Play ``episodes`` full games with ``policy`` driving every car; count touches and goals from physics.
+    ``record``: see :func:`play_games` (``name`` labels both teams)."""
+    stats = play_games(env_cfg, episodes, lambda g: (policy, policy), seed, arenas, record, lambda g: (name, name))
     t = np.array([s.touches for s in stats], float)
     m = np.array([s.length * env_cfg.step_seconds / 60.0 for s in stats], float)
     goals = [s.goals_blue + s.goals_orange for s in stats]
@@ -497,10 +539,25 @@ def play_match(
     opponent_rating: float,
     seed: int = 0,
     arenas: int = 64,
+    record: GameRecorder | None = None,
+    player_name: str = "player",
 ) -> MatchReport:
     """Play real RocketSim games, ``player`` on blue in even games and orange in odd ones; a game ends on a goal
-    (a win or loss) or a timeout (a draw)."""
-    stats = play_games(env_cfg, games, lambda g: (player, opponent) if g % 2 == 0 else (opponent, player), seed, arenas)
+    (a win or loss) or a timeout (a draw). ``record``: see :func:`play_games` (``player_name`` and
+    ``opponent_name`` label the teams)."""
+
+    def names(g: int) -> tuple[str, str]:
+        return (player_name, opponent_name) if g % 2 == 0 else (opponent_name, player_name)
+
+    stats = play_games(
+        env_cfg,
+        games,
+        lambda g: (player, opponent) if g % 2 == 0 else (opponent, player),
+        seed,
+        arenas,
+        record,
+        names,
+    )
     return match_report(stats, [g % 2 for g in range(games)], opponent_name, opponent_rating)
 
 

@@ -3,7 +3,9 @@ the plan sent to env runners, periodic evaluation in a background actor, state i
 
 Files under ``RUN_DIR/league/``: ``games.csv`` (every game, written by the actor), ``snapshots/<id>.pkl`` (main's
 learner weights when the snapshot was taken, never overwritten), ``table.csv`` and ``elo.png`` (refreshed at every
-checkpoint). Each checkpoint folder gets ``league_state.json``, which ``--resume`` restores.
+checkpoint). Each checkpoint folder gets ``league_state.json``, which ``--resume`` restores. With
+``league.eval_record``, ``RUN_DIR/eval/`` gets a clip of one game of every periodic evaluation
+(``clip-iterNNNN.gif`` and its ``.replay.json``).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import json
 import os
 import pickle
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -68,9 +71,21 @@ def _yield_cpu() -> None:
         pass
 
 
+@dataclass
+class EvalResult:
+    """One periodic evaluation: its metrics and, when recorded, its clip (GIF bytes) and replay (JSON text).
+    Files travel as data: the evaluation actor may run on another node than the run folder."""
+
+    iteration: int
+    metrics: dict[str, float] = field(default_factory=dict)
+    clip: bytes | None = None
+    replay: str | None = None
+
+
 class EvalWorker:
     """Plays the periodic evaluation games (main with sampled actions against a built-in opponent, sides
-    alternating, all games at once in one batched game) in its own actor, while training goes on."""
+    alternating, all games at once in one batched game) in its own actor, while training goes on; with
+    ``league.eval_record`` it records the first game (main on blue) and draws it."""
 
     def __init__(self, cfg: dict[str, Any], opponent: str, rating: float):
         import torch
@@ -85,8 +100,11 @@ class EvalWorker:
         self.opponent, self.rating = opponent, rating
         self.policy = ModulePolicy(inference_module(self.cfg), explore=True, seed=self.cfg.run.seed)
 
-    def evaluate(self, weights: dict[str, Any], iteration: int) -> dict[str, float]:
-        """Play ``league.eval_games`` games with these weights; ``league/eval_…`` metrics of the match."""
+    def evaluate(self, weights: dict[str, Any], iteration: int) -> EvalResult:
+        """Play ``league.eval_games`` games with these weights: ``league/eval_…`` metrics of the match, and the
+        clip of its first game when recording."""
+        from rl_bot.clip import render_gif
+        from rl_bot.env.replay import GameRecorder
         from rl_bot.evaluate import builtin_policy, play_match
 
         t0 = time.perf_counter()
@@ -94,19 +112,29 @@ class EvalWorker:
         self.policy.module.set_state(weights)
         self.policy.reseed(self.cfg.run.seed + iteration)
         lc = self.cfg.league
+        env = self.cfg.env
+        # One of the evaluation's own games: recording reads the arena and leaves the games (and metrics) as they are.
+        recorder = GameRecorder((0,)) if lc.eval_record else None
         report = play_match(
             self.policy,
             builtin_policy(self.opponent, seed=iteration),
-            self.cfg.env,
+            env,
             lc.eval_games,
             self.opponent,
             self.rating,
             seed=iteration,
             arenas=lc.eval_games,
+            record=recorder,
+            player_name=f"main @ iter {iteration}",
         )
-        out = report.metrics(EVAL_PREFIX)
-        out[f"{EVAL_PREFIX}_iteration"] = float(iteration)
-        out["perf/league_eval_s"] = time.perf_counter() - t0
+        out = EvalResult(iteration, report.metrics(EVAL_PREFIX))
+        if recorder is not None:
+            t1 = time.perf_counter()
+            replay = recorder.replay(env.team_size, env.step_seconds, env.game_timeout_s)
+            out.clip, out.replay = render_gif(replay), replay.to_json()
+            out.metrics["perf/league_eval_clip_s"] = time.perf_counter() - t1
+        out.metrics[f"{EVAL_PREFIX}_iteration"] = float(iteration)
+        out.metrics["perf/league_eval_s"] = time.perf_counter() - t0
         return out
 
 
@@ -129,6 +157,7 @@ class LeagueDriver:
         self._eval_pending: Any = None
         self._eval_queued: tuple[int, dict[str, Any]] | None = None
         self.eval_skipped = 0
+        self.latest_clip: list[Path] = []  # the newest evaluation clip and its replay, once one was recorded
         self.push_plan()
 
     # ------------------------------------------------------------------------------------------- plan
@@ -212,7 +241,9 @@ class LeagueDriver:
             done, _ = self.ray.wait([self._eval_pending], timeout=None if wait else 0)
             if not done:
                 break
-            metrics = self.ray.get(self._eval_pending)
+            result: EvalResult = self.ray.get(self._eval_pending)
+            self._write_clip(result)
+            metrics = result.metrics
             metrics["league/eval_skipped"] = float(self.eval_skipped)
             out.append(metrics)
             self._eval_pending = None
@@ -222,6 +253,18 @@ class LeagueDriver:
             if not wait:
                 break
         return out
+
+    def _write_clip(self, result: EvalResult) -> None:
+        if result.clip is None or result.replay is None:
+            return
+        from rl_bot.clip import eval_clip_file, replay_path
+
+        gif = eval_clip_file(self.run_dir, result.iteration)
+        gif.parent.mkdir(parents=True, exist_ok=True)
+        gif.write_bytes(result.clip)
+        replay = replay_path(gif)
+        replay.write_text(result.replay)
+        self.latest_clip = [gif, replay]
 
     # ------------------------------------------------------------------------------------------- persistence
 
@@ -238,7 +281,8 @@ class LeagueDriver:
         return self.resume_info
 
     def write_artifacts(self) -> list[Path]:
-        """Refresh ``table.csv`` and ``elo.png``; returns the files (and ``games.csv`` if any game was recorded)."""
+        """Refresh ``table.csv`` and ``elo.png``; returns the files (and ``games.csv`` if any game was recorded,
+        and the newest evaluation clip with its replay if one was recorded)."""
         ray = self.ray
         out_dir = self.run_dir / LEAGUE_DIR
         table = out_dir / "table.csv"
@@ -252,7 +296,7 @@ class LeagueDriver:
         games = out_dir / "games.csv"
         if games.exists():
             files.append(games)
-        return files
+        return files + self.latest_clip
 
     def stop(self) -> None:
         """End the actors (the league state lives on in the checkpoints)."""

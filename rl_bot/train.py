@@ -490,11 +490,16 @@ def run(p: TrainPlan, quiet: bool = False) -> TrainSummary:
                     tracker.log_artifact(info)
                     tracker.set_tags({"checkpoint": last_ckpt})
         # The last periodic evaluations may still be playing: their games belong to this run's record.
-        for final in algo.finish():
+        finals = algo.finish()
+        for final in finals:
             if tracker is not None:
                 tracker.log_metrics(final, step=iteration)
             if history:
                 history[-1].update(final)
+        if finals and tracker is not None:
+            # Their clips arrived after the last checkpoint's artifacts were logged.
+            for f in algo.artifact_files():
+                tracker.log_artifact(f, artifact_path=f.parent.name)
         if last_ckpt is None and p.resume_from is not None:
             last_ckpt = p.resume_from
         say(f"stopped: {stop_reason}; last checkpoint: {last_ckpt}")

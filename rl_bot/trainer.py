@@ -283,7 +283,8 @@ class RLBotPPO(PPO):
         return self.league.collect_evaluation(wait=True) if self.league is not None else []
 
     def artifact_files(self) -> list[Path]:
-        """Files for the experiment tracker: league table, Elo plot and games; the stage history."""
+        """Files for the experiment tracker: league table, Elo plot, games and the newest evaluation clip with its
+        replay; the stage history."""
         files = self.league.write_artifacts() if self.league is not None else []
         files.append(self.run_dir / ENV_RUNNERS_FILE)
         stages = self.run_dir / CURRICULUM_DIR / STAGES_CSV

@@ -28,6 +28,7 @@ from rl_bot.config import EnvConfig
 from rl_bot.env.components import MAX_TEAM_SIZE
 from rl_bot.env.game import EpisodeStats, RLGymGame
 from rl_bot.env.guard import NonFiniteLog
+from rl_bot.env.replay import ArenaPositions
 from rl_bot.env.rewards import KERNELS, Frame, active_terms, combine
 
 OBS_SIZE = 52 + 20 * MAX_TEAM_SIZE * 2
@@ -298,6 +299,18 @@ class BatchedGame:
                     s.goals_blue += 1
                 else:
                     s.goals_orange += 1
+
+    def positions(self, i: int) -> ArenaPositions:
+        """Arena ``i``'s ball and cars as of the last step, for replays (blue view)."""
+        car = self.car[i, :, 0].astype(np.float64)
+        fwd = car[:, _C_FWD]
+        return ArenaPositions(
+            ball=self.ball[i, 0, _B_POS].astype(np.float64),
+            car_pos=car[:, _C_POS],
+            car_yaw=np.arctan2(fwd[:, 1], fwd[:, 0]),
+            boost=car[:, _C_BOOST],
+            demoed=self.flags[i, :, 8] > 0,  # the demo respawn timer runs
+        )
 
     # ----------------------------------------------------------------------------------------- observations
 
