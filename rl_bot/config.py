@@ -753,7 +753,7 @@ class TrainConfig(_Section):
             try:
                 env = EnvConfig.model_validate({**base, **st.env})
             except ValidationError as e:
-                problems.extend(f"{where}.env: {_format_error(err, EnvConfig)}" for err in e.errors())
+                problems.extend(f"{where}.env: {format_error(err, EnvConfig)}" for err in e.errors())
                 continue
             if st.opponents != "self" and (env.obs_builder is not None or env.obs_builder_kwargs):
                 problems.append(
@@ -844,21 +844,46 @@ def apply_overrides(raw: dict[str, Any], overrides: Iterable[str]) -> tuple[dict
         except ValueError as e:
             errors.append(str(e))
             continue
-        node = data
-        for p in parts[:-1]:
-            nxt = node.get(p)
-            if nxt is None:
-                nxt = node[p] = {}
-            if not isinstance(nxt, dict):
-                errors.append(f"--set {item!r}: {p!r} is not a section")
-                break
-            node = nxt
-        else:
-            node[parts[-1]] = value
+        problem = set_dotted(data, parts, value)
+        if problem:
+            errors.append(f"--set {item!r}: {problem}")
     return data, errors
 
 
-def _format_error(err: Mapping[str, Any], model: type[BaseModel]) -> str:
+def set_dotted(data: dict[str, Any], parts: list[str], value: Any) -> str | None:
+    """Set ``data[parts[0]]...[parts[-1]] = value`` in place, creating missing sections; the problem, if any."""
+    node = data
+    for p in parts[:-1]:
+        nxt = node.get(p)
+        if nxt is None:
+            nxt = node[p] = {}
+        if not isinstance(nxt, dict):
+            return f"{p!r} is not a section"
+        node = nxt
+    node[parts[-1]] = value
+    return None
+
+
+def config_field_problem(key: str) -> str | None:
+    """Why dotted ``key`` (``ppo.lr``, YAML names) does not name one field of a config section, or None."""
+    parts = key.split(".")
+    if len(parts) != 2:
+        return f"{key!r} is not section.field (like ppo.lr)"
+    section, name = parts
+    if section not in TrainConfig.model_fields:
+        close = difflib.get_close_matches(section, list(TrainConfig.model_fields), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        return f"{key!r}: no config section {section!r}{hint} (sections: {', '.join(TrainConfig.model_fields)})"
+    valid = _valid_keys(TrainConfig, [section])
+    if name not in valid:
+        close = difflib.get_close_matches(name, valid, n=1)
+        hint = f"; did you mean '{section}.{close[0]}'?" if close else ""
+        return f"{key!r} names no config field{hint} (fields of {section}: {', '.join(valid)})"
+    return None
+
+
+def format_error(err: Mapping[str, Any], model: type[BaseModel]) -> str:
+    """One pydantic error of ``model`` as a line: the dotted path, what is wrong, the value given."""
     loc = [str(p) for p in err["loc"]]
     path = ".".join(loc) or "<root>"
     typ = err["type"]
@@ -900,7 +925,7 @@ def validate_config(raw: Mapping[str, Any], source: str = "config") -> TrainConf
     try:
         return TrainConfig.model_validate(dict(raw))
     except ValidationError as e:
-        raise ConfigError([_format_error(err, TrainConfig) for err in e.errors()], source) from None
+        raise ConfigError([format_error(err, TrainConfig) for err in e.errors()], source) from None
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""MLflow: one MLflow run per training run (resumed runs continue the same MLflow run)."""
+"""MLflow: one MLflow run per training run (resumed runs continue the same MLflow run); a sweep's trials are
+runs nested under the sweep's run."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 from rl_bot.config import TrainConfig, flatten, resolve_mlflow_uri
 
 MLFLOW_RUN_ID_FILE = "mlflow_run_id"
+PARENT_RUN_TAG = "mlflow.parentRunId"
 
 
 def select_metrics(result: dict[str, Any]) -> dict[str, float]:
@@ -41,7 +43,17 @@ def select_metrics(result: dict[str, Any]) -> dict[str, float]:
 class MlflowTracker:
     """Thin wrapper: start or resume a run, log params once, metrics per iteration, artifacts."""
 
-    def __init__(self, cfg: TrainConfig, run_dir: Path, run_name: str):
+    def __init__(
+        self,
+        cfg: TrainConfig,
+        run_dir: Path,
+        run_name: str,
+        parent_run_id: str | None = None,
+        tags: dict[str, str] | None = None,
+        params: dict[str, Any] | None = None,
+    ):
+        """``parent_run_id``: nest this run under another (a sweep's trial under the sweep's run); ``tags``: set
+        on the run, first start and resume alike; ``params``: logged once instead of the flattened config."""
         import mlflow
 
         self._mlflow = mlflow
@@ -55,12 +67,15 @@ class MlflowTracker:
             self.run = mlflow.start_run(run_id=id_file.read_text().strip())
             self.resumed = True
         else:
-            self.run = mlflow.start_run(run_name=run_name)
+            # mlflow.parentRunId is MLflow's documented system tag for nesting; it also nests under a parent run
+            # that is not active in this process (a Tune trial runs in its own process).
+            first = {PARENT_RUN_TAG: parent_run_id} if parent_run_id else None
+            self.run = mlflow.start_run(run_name=run_name, tags=first)
             id_file.write_text(self.run.info.run_id)
             self.resumed = False
-            params = {k: str(v) for k, v in flatten(cfg.to_plain()).items()}
-            mlflow.log_params(params)
-        mlflow.set_tags({"run_dir": str(run_dir), "rl_bot.run_name": run_name})
+            flat = flatten(cfg.to_plain()) if params is None else params
+            mlflow.log_params({k: str(v) for k, v in flat.items()})
+        mlflow.set_tags({"run_dir": str(run_dir), "rl_bot.run_name": run_name, **(tags or {})})
 
     @property
     def run_id(self) -> str:

@@ -99,8 +99,8 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _local_gpus() -> int:
-    # nvidia-smi-free count of visible NVIDIA GPUs (importing torch just for this costs seconds)
+def local_gpus() -> int:
+    """NVIDIA GPUs this machine shows (without nvidia-smi: importing torch just for this costs seconds)."""
     try:
         return len([d for d in os.listdir("/proc/driver/nvidia/gpus")])
     except OSError:
@@ -288,7 +288,7 @@ def plan(args: argparse.Namespace) -> TrainPlan:
     check_address(address)
     check_tracking_server(cfg)
     if not address:
-        problems = resource_problems(cfg, os.cpu_count() or 1, _local_gpus(), "this machine")
+        problems = resource_problems(cfg, os.cpu_count() or 1, local_gpus(), "this machine")
         problems += custom_resource_problems(cfg, {}, "a local Ray (no custom resources)")
         if problems:
             raise ConfigError(problems, "resources")
@@ -363,6 +363,41 @@ def progress_line(row: dict[str, float], eta: float | None, stage: str | None = 
 # ------------------------------------------------------------------------------------------------ running
 
 
+def iteration_row(result: dict[str, Any], elapsed: float) -> dict[str, float]:
+    """The metrics of one ``algo.train()`` result as logged (stable names), with the run's wall time and
+    iteration."""
+    from rl_bot.tracking import select_metrics
+
+    row = select_metrics(result)
+    row["perf/wall_time_s"] = elapsed
+    row["iteration"] = int(result["training_iteration"])
+    return row
+
+
+def log_checkpoint(tracker: Any, algo: Any, run_dir: Path, ckpt: Path, state: CheckpointState) -> None:
+    """After a checkpoint: refresh the run's artifact files (league table, rating plot, clip, ...) and, with a
+    tracker, log them and where the checkpoint is."""
+    files = algo.artifact_files()
+    if tracker is None:
+        return
+    for f in files:
+        tracker.log_artifact(f, artifact_path=f.parent.name)
+    info = run_dir / "checkpoint.json"
+    info.write_text(
+        json.dumps({"path": str(ckpt), "iteration": state.iteration, "env_steps": state.env_steps}, indent=2)
+    )
+    tracker.log_artifact(info)
+    tracker.set_tags({"checkpoint": ckpt})
+
+
+def save_run_config(cfg: TrainConfig, cfg_path: Path, iteration: int) -> None:
+    """Write the run's resolved config; a different one already there (``--set`` on resume, a PBT mutation) is
+    kept as ``config.before-iter<N>.yaml``."""
+    if cfg_path.exists() and read_yaml(cfg_path) != cfg.to_plain():
+        shutil.copy2(cfg_path, cfg_path.with_name(f"config.before-iter{iteration}.yaml"))
+    save_config(cfg, cfg_path)
+
+
 def _save_checkpoint(algo: Any, run_dir: Path, state: CheckpointState, keep_last: int) -> Path:
     final = run_dir / CHECKPOINT_DIR / checkpoint_name(state.iteration)
     tmp = final.with_name(final.name + ".tmp")
@@ -372,13 +407,6 @@ def _save_checkpoint(algo: Any, run_dir: Path, state: CheckpointState, keep_last
     write_state(tmp, state)
     finalize(tmp, final, keep_last)
     return final
-
-
-def _save_resumed_config(cfg: TrainConfig, cfg_path: Path, iteration: int) -> None:
-    # Keep the config the earlier part of the run used when --set changed it.
-    if cfg_path.exists() and read_yaml(cfg_path) != cfg.to_plain():
-        shutil.copy2(cfg_path, cfg_path.with_name(f"config.before-iter{iteration}.yaml"))
-    save_config(cfg, cfg_path)
 
 
 def init_ray(address: str | None, log_level: str) -> None:
@@ -398,7 +426,7 @@ def run(p: TrainPlan, quiet: bool = False) -> TrainSummary:
     after."""
     import ray
 
-    from rl_bot.tracking import MlflowTracker, select_metrics
+    from rl_bot.tracking import MlflowTracker
     from rl_bot.trainer import algorithm_config
 
     cfg = p.cfg
@@ -436,7 +464,7 @@ def run(p: TrainPlan, quiet: bool = False) -> TrainSummary:
                     [f"checkpoint {str(p.resume_from)!r} cannot be restored: {type(e).__name__}: {e}"], "--resume"
                 ) from e
             base = p.resume_state
-            _save_resumed_config(cfg, cfg_path, base.iteration)
+            save_run_config(cfg, cfg_path, base.iteration)
             say(f"resumed from {p.resume_from} at iteration {algo.iteration}")
             for skipped in newer_incomplete(p.run_dir, p.resume_from):
                 say(f"skipped {skipped.name}: incomplete (a save that was interrupted); it is replaced when reached")
@@ -463,9 +491,7 @@ def run(p: TrainPlan, quiet: bool = False) -> TrainSummary:
             iteration = int(result["training_iteration"])
             env_steps, agent_steps = int(result["perf/env_steps_total"]), int(result["perf/agent_steps_total"])
             elapsed = base.wall_time_s + (time.perf_counter() - start)
-            row = select_metrics(result)
-            row["perf/wall_time_s"] = elapsed
-            row["iteration"] = iteration
+            row = iteration_row(result, elapsed)
             history.append(row)
             stop_reason = should_stop(cfg, iteration, env_steps, elapsed)
             eta = eta_seconds(
@@ -479,16 +505,7 @@ def run(p: TrainPlan, quiet: bool = False) -> TrainSummary:
             if stop_reason is not None or iteration % cfg.checkpoint.every_n_iterations == 0:
                 state = CheckpointState(iteration, env_steps, agent_steps, elapsed)
                 last_ckpt = _save_checkpoint(algo, p.run_dir, state, cfg.checkpoint.keep_last)
-                files = algo.artifact_files()
-                if tracker is not None:
-                    for f in files:
-                        tracker.log_artifact(f, artifact_path=f.parent.name)
-                    info = p.run_dir / "checkpoint.json"
-                    info.write_text(
-                        json.dumps({"path": str(last_ckpt), "iteration": iteration, "env_steps": env_steps}, indent=2)
-                    )
-                    tracker.log_artifact(info)
-                    tracker.set_tags({"checkpoint": last_ckpt})
+                log_checkpoint(tracker, algo, p.run_dir, last_ckpt, state)
         # The last periodic evaluations may still be playing: their games belong to this run's record.
         finals = algo.finish()
         for final in finals:
