@@ -1,4 +1,4 @@
-"""``rl-bot``: train, eval, calibrate, report, bench."""
+"""``rl-bot``: train, tune, eval, calibrate, report, bench."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 
 from rl_bot.config import CONFIG_FILE, ConfigError, TrainConfig, load_config
 from rl_bot.train import EXIT_BAD_INPUT, add_train_args, train_command
+from rl_bot.tuning import add_tune_args, tune_command
 
 
 def eval_config(args: argparse.Namespace, ckpt: Path | None) -> TrainConfig:
@@ -20,7 +21,8 @@ def eval_config(args: argparse.Namespace, ckpt: Path | None) -> TrainConfig:
         overrides.append(f"env.team_size={args.team_size}")
     if args.config or ckpt is None:
         return load_config(args.config, overrides)
-    path = run_dir_of(ckpt) / CONFIG_FILE
+    # A sweep trial's checkpoint carries its config (Tune keeps checkpoints outside the trial's run folder).
+    path = ckpt / CONFIG_FILE if (ckpt / CONFIG_FILE).is_file() else run_dir_of(ckpt) / CONFIG_FILE
     if not path.is_file():
         raise ConfigError(
             [f"{str(path)!r} is missing: the checkpoint's run has no config; pass --config with the run's game"],
@@ -194,6 +196,10 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train with PPO on RocketSim (local Ray or a cluster)")
     add_train_args(t)
     t.set_defaults(func=train_command)
+
+    tu = sub.add_parser("tune", help="a Ray Tune sweep from tune_configs/*.yaml (docs/tuning.md)")
+    add_tune_args(tu)
+    tu.set_defaults(func=tune_command)
 
     e = sub.add_parser(
         "eval", help="real games: self-play touches/min, or matches against built-in bots or league snapshots"
