@@ -81,7 +81,8 @@ class _Trial:
         self.run_dir = Path(spec["folder"]) / TRIALS_DIR / trial_id
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.run_name = f"{self.sweep.spec.name}__{trial_id}"
-        save_run_config(self.cfg, self.run_dir / CONFIG_FILE, 0)
+        if not (self.run_dir / CONFIG_FILE).exists():
+            save_config(self.cfg, self.run_dir / CONFIG_FILE)
         self.algo = algorithm_config(self.cfg, self.run_dir, self.run_name).build_algo()
         self.tracker = None
         if self.cfg.tracking.enabled:
@@ -141,6 +142,8 @@ class _Trial:
             self._take_snapshots(folder, exploited)
         self.algo.restore_from_path(str(folder))
         self.base = read_state(folder)
+        # A PBT exploit continues with mutated values: the config the trial ran before is kept beside.
+        save_run_config(self.cfg, self.run_dir / CONFIG_FILE, self.algo.iteration)
         self.env_steps, self.agent_steps = self.base.env_steps, self.base.agent_steps
         self.start = time.perf_counter()
         if exploited:
