@@ -1,8 +1,9 @@
 """The league on a real local Ray: the actor's state round trip; snapshots replaced and pruned in the middle of
 running games (every game recorded once, against the member it started with, and games keep finishing); a training
-run with the league on (records, ratings with intervals, MLflow, resume from the newest and from an older
-checkpoint); eval of a 2v2 run plays 2v2; bench compares league on and off."""
+run with the league on (records, ratings with intervals, MLflow, evaluation clips, the run report, resume from the
+newest and from an older checkpoint); eval of a 2v2 run plays 2v2; bench compares league on and off."""
 
+import base64
 import csv
 import json
 import math
@@ -12,11 +13,13 @@ import shutil
 import numpy as np
 import pytest
 import yaml
+from PIL import Image
 from tiny import tiny
 
 from rl_bot.checkpoints import latest_checkpoint, list_checkpoints
 from rl_bot.cli import main as cli
 from rl_bot.config import LeagueConfig, load_config
+from rl_bot.env.replay import Replay
 
 pytestmark = pytest.mark.integration
 
@@ -213,6 +216,25 @@ def test_train_with_league_records_games_and_resumes(project_home, ray_guard, ca
     assert table[0]["member"] == "main" and {r["member"] for r in table} >= {"rule", "random", "snap-0002"}
     for r in table:
         assert float(r["rating_low"]) <= float(r["rating"]) <= float(r["rating_high"])
+
+    # every periodic evaluation left a clip of its first game; the newest reached MLflow under eval/
+    clips = sorted(p.name for p in (run_dir / "eval").iterdir())
+    assert clips == ["clip-iter0002.gif", "clip-iter0002.replay.json", "clip-iter0004.gif", "clip-iter0004.replay.json"]
+    gif = Image.open(run_dir / "eval" / "clip-iter0004.gif")
+    assert gif.format == "GIF" and gif.n_frames > 1
+    (game,) = Replay.from_json((run_dir / "eval" / "clip-iter0004.replay.json").read_text()).games
+    assert (game.blue, game.orange) == ("main @ iter 4", "rule") and len(game.frames) > 1
+    assert {"eval/clip-iter0004.gif", "eval/clip-iter0004.replay.json"} <= {
+        a.path for a in client.list_artifacts(run_id, "eval")
+    }
+    assert history("perf/league_eval_clip_s")[-1][1] > 0
+
+    # the run's report: curves from MLflow, the league table, the ratings and the newest clip, in one page
+    assert cli(["report", str(run_dir)]) == 0
+    capsys.readouterr()
+    page = (run_dir / "report.html").read_text()
+    assert '<img alt="training curves" src="data:image/png;base64,' in page and "<td>snap-0002</td>" in page
+    assert base64.b64encode((run_dir / "eval" / "clip-iter0004.gif").read_bytes()).decode() in page
 
     ckpt4, _ = latest_checkpoint(run_dir)
     saved = json.loads((ckpt4 / "league_state.json").read_text())
