@@ -444,7 +444,7 @@ def run_sweep(p: SweepPlan, quiet: bool = False) -> dict[str, Any]:
             )
         say(f"{sweep.num_trials()} trial(s), metric {sweep.spec.metric} ({sweep.spec.mode})")
         results = tuner.fit()
-        unfinished = len(results) - results.num_terminated - results.num_errors
+        unfinished = unfinished_trials(p.folder, sweep.num_trials())
         best = compare(sweep, p.folder, results, complete=unfinished == 0)
         best["unfinished_trials"] = unfinished
         if parent is not None:
@@ -463,6 +463,16 @@ def run_sweep(p: SweepPlan, quiet: bool = False) -> dict[str, Any]:
             parent.end(status)
         if we_started:
             ray.shutdown()
+
+
+def unfinished_trials(folder: Path, expected: int) -> int:
+    """Trials of the sweep that have not ended, by the experiment state Tune saved (after Ctrl-C, Tune returns
+    normally and the trials it stopped are saved as pending, to be continued by ``--resume``)."""
+    from ray.tune import ExperimentAnalysis
+
+    trials = ExperimentAnalysis(str(folder / TUNE_DIR)).trials
+    ended = sum(1 for t in trials if t.status in ("TERMINATED", "ERROR"))
+    return max(expected, len(trials)) - ended
 
 
 # ------------------------------------------------------------------------------------------------ comparison

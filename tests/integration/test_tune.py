@@ -1,0 +1,193 @@
+"""``rl-bot tune`` on a real local Ray: nested MLflow runs per trial, the comparison, a stopped sweep resumed, and a
+PBT exploit that carries the league's state."""
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import yaml
+from tiny import tiny
+
+from rl_bot.cli import main as cli
+
+pytestmark = pytest.mark.integration
+
+LEAGUE = {
+    "enabled": True,
+    "snapshot_every_n_iterations": 1,
+    "max_pool_size": 2,
+    "eval_every_n_iterations": None,
+    "round_steps": 50,
+}
+
+
+def sweep_file(home, **fields):
+    raw = {
+        "name": "t",
+        "base": tiny(league=LEAGUE),
+        "resources": {"num_env_runners": 0, "num_envs_per_env_runner": 2},
+        "space": {"ppo.lr": {"grid": [1.0e-4, 5.0e-4]}},
+        "search": {"algorithm": "grid"},
+        "metric": "env/episode_return_mean",
+        "mode": "max",
+    }
+    raw.update(fields)
+    path = home / "sweep.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def only_sweep(home):
+    (folder,) = (home / "runs" / "sweeps").iterdir()
+    return folder
+
+
+def mlflow_client(home):
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(tracking_uri=f"sqlite:///{home}/mlruns/mlflow.db")
+
+
+def children(client, parent_id):
+    exp = client.get_run(parent_id).info.experiment_id
+    return client.search_runs([exp], filter_string=f"tags.mlflow.parentRunId = '{parent_id}'")
+
+
+def read_csv(path):
+    with path.open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_two_trials_are_nested_mlflow_runs_with_a_comparison(project_home, ray_guard, capsys):
+    path = sweep_file(project_home, stop={"iterations": 1})
+    assert cli(["tune", "--config", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "best trial" in out and "best.yaml" in out
+
+    folder = only_sweep(project_home)
+    client = mlflow_client(project_home)
+    parent_id = (folder / "mlflow_run_id").read_text().strip()
+    parent = client.get_run(parent_id)
+    assert parent.info.status == "FINISHED" and parent.data.tags["rl_bot.sweep"] == "t"
+    assert parent.data.params["sweep.space.ppo.lr.grid"] == "[0.0001, 0.0005]"
+    assert {a.path for a in client.list_artifacts(parent_id, "results")} == {
+        "results/trials.csv",
+        "results/curves.png",
+        "results/best.json",
+        "results/best.yaml",
+    }
+
+    kids = children(client, parent_id)
+    assert len(kids) == 2
+    assert sorted(float(k.data.params["ppo.lr"]) for k in kids) == [1.0e-4, 5.0e-4]
+    for k in kids:
+        assert k.info.status == "FINISHED" and k.data.tags["rl_bot.sweep"] == "t"
+        assert [m.step for m in client.get_metric_history(k.info.run_id, "env/episode_return_mean")] == [1]
+        assert client.get_metric_history(k.info.run_id, "sweep/ppo.lr")[0].value == float(k.data.params["ppo.lr"])
+        assert "league" in {a.path for a in client.list_artifacts(k.info.run_id)}
+
+    rows = read_csv(folder / "results" / "trials.csv")
+    assert sorted(float(r["ppo.lr"]) for r in rows) == [1.0e-4, 5.0e-4]
+    assert all(r["status"] == "finished" and r["iterations"] == "1" for r in rows)
+    best = json.loads((folder / "results" / "best.json").read_text())
+    values = [float(r["last env/episode_return_mean"]) for r in rows]
+    assert best["value"] == max(values) and best["trial_id"] in {r["trial_id"] for r in rows}
+    assert yaml.safe_load((folder / "results" / "best.yaml").read_text())["ppo"]["lr"] == best["sampled"]["ppo.lr"]
+    assert (folder / "results" / "curves.png").stat().st_size > 1000
+
+    # the best trial's checkpoint plays real games with its own config
+    assert cli(["eval", "--checkpoint", best["checkpoint"], "--games", "2", "--arenas", "2"]) == 0
+
+
+def test_pbt_exploit_copies_weights_and_league_state(project_home, ray_guard):
+    path = sweep_file(
+        project_home,
+        stop={"iterations": 4},
+        set={"tracking.enabled": False},
+        scheduler={
+            "type": "pbt",
+            "perturbation_interval": 2,
+            "quantile_fraction": 0.5,
+            "resample_probability": 0.0,
+            "synch": True,
+            "mutations": {"ppo.lr": {"loguniform": [1.0e-5, 1.0e-3]}},
+        },
+    )
+    assert cli(["tune", "--config", str(path)]) == 0
+    folder = only_sweep(project_home)
+    exploits = list((folder / "trials").glob("*/tune/exploits.csv"))
+    assert len(exploits) == 1  # two trials, quantile 0.5: the weaker copies the stronger once, at iteration 2
+    (row,) = read_csv(exploits[0])
+    trial = exploits[0].parents[1]
+    source_ckpt = folder / "tune" / row["source_trial"] / os.path.basename(row["checkpoint"])
+    assert row["iteration"] == "2" and row["source_trial"] != trial.name
+
+    # the source's pool came with its weights: the files are the source's, not this trial's own earlier ones
+    source_state = json.loads((source_ckpt / "league_state.json").read_text())
+    source_snaps = sorted(m["id"] for m in source_state["members"] if m["kind"] == "snapshot")
+    assert source_snaps
+    own_before = trial / "league.before-exploit-1" / "snapshots"
+    for snap in source_snaps:
+        copied = (trial / "league" / "snapshots" / f"{snap}.pkl").read_bytes()
+        assert copied == (source_ckpt / "league_snapshots" / f"{snap}.pkl").read_bytes()
+        assert copied != (own_before / f"{snap}.pkl").read_bytes()
+
+    # after the exploit the trial's league continued the source's: its final state extends the source's record
+    (final,) = [r for r in read_csv(folder / "results" / "trials.csv") if r["trial_id"] == trial.name]
+    final_state = json.loads(
+        (folder / "tune" / trial.name / os.path.basename(final["checkpoint"]) / "league_state.json").read_text()
+    )
+    assert final_state["iteration"] == 4
+    assert final_state["snapshots_taken"] > source_state["snapshots_taken"] == 2
+    assert final_state["history"][: len(source_state["history"])] == source_state["history"]
+    # the mutated learning rate is what the trial ran with afterwards; the one before is kept
+    mutated = json.loads(row["config"])["ppo.lr"]
+    assert yaml.safe_load((trial / "config.yaml").read_text())["ppo"]["lr"] == pytest.approx(mutated)
+    assert (trial / "config.before-iter2.yaml").is_file()
+
+
+def test_a_stopped_sweep_resumes_where_it_stopped(project_home, ray_guard):
+    path = sweep_file(
+        project_home,
+        stop={"iterations": 3},
+        search={"algorithm": "grid", "max_concurrent_trials": 1},
+    )
+    env = {**os.environ, "RL_BOT_HOME": str(project_home), "RAY_AUTH_MODE": "disabled"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rl_bot.cli", "tune", "--config", str(path)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 300
+        while not list((project_home / "runs").glob("sweeps/*/tune/*/checkpoint_000000")):
+            assert proc.poll() is None and time.monotonic() < deadline, "no trial checkpoint appeared"
+            time.sleep(0.5)
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=180)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, out[-3000:]
+    folder = only_sweep(project_home)
+    assert f"rl-bot tune --resume {folder}" in out
+
+    assert cli(["tune", "--resume", str(folder)]) == 0
+    rows = read_csv(folder / "results" / "trials.csv")
+    assert len(rows) == 2 and all(r["status"] == "finished" and r["iterations"] == "3" for r in rows)
+    client = mlflow_client(project_home)
+    parent_id = (folder / "mlflow_run_id").read_text().strip()
+    assert client.get_run(parent_id).info.status == "FINISHED"
+    kids = children(client, parent_id)
+    assert len(kids) == 2  # the interrupted trial went on in its own MLflow run
+    for k in kids:
+        assert k.info.status == "FINISHED"
+        steps = {m.step for m in client.get_metric_history(k.info.run_id, "env/episode_return_mean")}
+        assert steps == {1, 2, 3}
