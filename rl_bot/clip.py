@@ -64,7 +64,7 @@ def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
 @dataclass(frozen=True)
 class FieldView:
     """Maps field coordinates (uu) to pixels of a clip ``width`` pixels wide: the long axis (y) runs left to
-    right, blue's goal on the left; x runs top to bottom (a top-down view, not mirrored)."""
+    right, blue's goal on the left; x runs top to bottom."""
 
     width: int = 360
 
