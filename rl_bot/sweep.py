@@ -39,6 +39,9 @@ SWEEP_FILE = "sweep.yaml"
 BASE_FILE = "base_config.yaml"
 #: Metric families a trial reports (``rl_bot.tracking.select_metrics`` plus the sweep's own ``sweep/…``).
 METRIC_PREFIXES = ("env/", "losses/", "perf/", "league/", "curriculum/")
+#: Metrics measured only every few iterations (the periodic evaluation, in the background): trials report them once
+#: measured and keep the last value after.
+PERIODIC_METRIC_PREFIX = "league/eval_"
 #: Fields a search space may not set: where outputs go and how they are tracked belong to the sweep.
 NOT_SEARCHABLE = ("run.output_dir", "run.name", "tracking.enabled", "tracking.mlflow_uri", "tracking.experiment")
 #: Sections and fields PBT may not mutate: they change the RLModules or the run a checkpoint belongs to, so a
@@ -130,7 +133,7 @@ class SchedulerConfig(_Model):
     grace_period: int = Field(1, ge=1, description="asha: iterations every trial runs before it can be stopped.")
     reduction_factor: float = Field(2.0, gt=1, description="asha: keep 1/reduction_factor of trials per rung.")
     max_t: int | None = Field(
-        None, ge=1, description="asha: iterations at the last rung (null: the sweep's stop.iterations)."
+        None, ge=1, description="asha: iterations at the last rung (null: the trials' stop.iterations)."
     )
     perturbation_interval: int = Field(
         2, ge=1, description="pbt: iterations between exploit/explore steps (each checkpoints the top trials)."
@@ -184,6 +187,11 @@ class SweepConfig(_Model):
             )
         return v
 
+    @property
+    def periodic_metric(self) -> bool:
+        """The metric comes from the periodic evaluation (missing from a trial's first iterations)."""
+        return self.metric.startswith(PERIODIC_METRIC_PREFIX)
+
     @model_validator(mode="after")
     def _combinations(self) -> SweepConfig:
         kinds = {k: d.kind for k, d in self.space.items()}
@@ -195,6 +203,12 @@ class SweepConfig(_Model):
         if algo == "optuna" and "grid" in kinds.values():
             bad = sorted(k for k, kind in kinds.items() if kind == "grid")
             problems.append(f"search.algorithm=optuna cannot take grid entries {bad}: use choice instead")
+        if algo == "optuna" and self.periodic_metric:
+            problems.append(
+                f"search.algorithm=optuna needs the metric every iteration and {self.metric} is measured only "
+                "every league.eval_every_n_iterations: rank by an every-iteration metric (league/elo_main, env/...) "
+                "or use random search"
+            )
         sch = self.scheduler
         if sch.type == "pbt" and not sch.mutations:
             problems.append("scheduler.type=pbt needs scheduler.mutations (the fields an exploit may change)")
@@ -318,6 +332,12 @@ def scheduler_problems(spec: SweepConfig, cfg: TrainConfig) -> list[str]:
     sch, its = spec.scheduler, cfg.stop.iterations
     if sch.type == "asha" and sch.max_t is None and its is None:
         return ["scheduler.type=asha needs scheduler.max_t or stop.iterations (the last rung, in iterations)"]
+    every = cfg.league.eval_every_n_iterations
+    if sch.type == "asha" and spec.metric.startswith(PERIODIC_METRIC_PREFIX) and every and sch.grace_period < every:
+        return [
+            f"scheduler.grace_period={sch.grace_period} < league.eval_every_n_iterations={every}: the first rung "
+            f"comes before {spec.metric} is first measured; raise grace_period or evaluate more often"
+        ]
     if sch.type == "pbt" and its is not None and sch.burn_in_period + sch.perturbation_interval >= its:
         return [
             f"scheduler: pbt would never exploit: burn_in_period + perturbation_interval "
@@ -374,3 +394,32 @@ def load_sweep(path: str | Path) -> Sweep:
     """Read and validate ``tune_configs/<name>.yaml``."""
     p = Path(path).expanduser().resolve()
     return build_sweep(read_yaml(p), p)
+
+
+def sweep_reference_markdown() -> str:
+    """The field tables of docs/tuning.md, generated from the models (a test keeps the doc in sync)."""
+    out = []
+    for model, prefix in (
+        (SweepConfig, ""),
+        (Domain, "space.<field>."),
+        (SearchConfig, "search."),
+        (SchedulerConfig, "scheduler."),
+    ):
+        out.append(f"### `{prefix.rstrip('.') or 'top level'}` — {(model.__doc__ or '').splitlines()[0]}\n")
+        out.append("| field | type | default | meaning |")
+        out.append("|---|---|---|---|")
+        for name, field in model.model_fields.items():
+            ann = str(field.annotation).replace("typing.", "").replace("<class '", "").replace("'>", "")
+            ann = ann.replace("rl_bot.sweep.", "").replace("rl_bot.config.", "").replace("|", "\\|")
+            value = None if field.is_required() else field.get_default(call_default_factory=True)
+            default = "required" if field.is_required() else "see below" if isinstance(value, BaseModel) else value
+            default = default if isinstance(default, str) else json.dumps(default)
+            out.append(f"| `{prefix}{name}` | `{ann}` | `{default}` | {field.description} |")
+        out.append("")
+    return "\n".join(out)
+
+
+if __name__ == "__main__":  # python -m rl_bot.sweep > regenerates the tables in docs/tuning.md
+    from rl_bot.sweep import sweep_reference_markdown as _ref
+
+    print(_ref())

@@ -55,6 +55,8 @@ TRIAL_FILE = "rl_bot_trial.json"
 CKPT_SNAPSHOTS = "league_snapshots"
 EXPLOITS_CSV = "exploits.csv"
 SWEEP_TAG = "rl_bot.sweep"
+#: In every trial result: 1 once the trial reached its own stop limit.
+FINISHED_KEY = "sweep/finished"
 
 
 # ------------------------------------------------------------------------------------------------ the trial
@@ -117,7 +119,8 @@ class _Trial:
         # sees, so schedulers always find the sweep's metric once it was measured.
         self.reported.update(row)
         self.finished = should_stop(self.cfg, iteration, self.env_steps, elapsed) is not None
-        return {**self.reported, "done": self.finished}
+        # Tune also sets "done" on a trial a scheduler stops: FINISHED_KEY tells the two apart.
+        return {**self.reported, FINISHED_KEY: float(self.finished), "done": self.finished}
 
     def save(self, folder: Path) -> None:
         self.algo.save_to_path(str(folder))
@@ -397,6 +400,10 @@ def run_sweep(p: SweepPlan, quiet: bool = False) -> dict[str, Any]:
             yaml.safe_dump(sweep.spec.model_dump(mode="json", exclude={"base"}, exclude_none=True), sort_keys=False)
         )
         (p.folder / BASE_FILE).write_text(yaml.safe_dump(sweep.base, sort_keys=False))
+    if sweep.spec.periodic_metric:
+        # Tune refuses a result without the sweep's metric; a periodic one is missing until first measured (the
+        # schedulers and Optuna wait for it; plan_sweep checked that trials measure it).
+        os.environ["TUNE_DISABLE_STRICT_METRIC_CHECKING"] = "1"
     we_started = not ray.is_initialized()
     if we_started:
         init_ray(p.address, cfg.run.log_level)
@@ -481,7 +488,7 @@ def unfinished_trials(folder: Path, expected: int) -> int:
 def _status(r: Any, complete: bool) -> str:
     if r.error:
         return "error"
-    if (r.metrics or {}).get("done"):
+    if (r.metrics or {}).get(FINISHED_KEY) == 1:
         return "finished"
     return "stopped early" if complete else "not finished"
 

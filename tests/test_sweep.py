@@ -139,6 +139,14 @@ def test_a_grid_combination_that_breaks_a_cross_field_rule_fails_before_ray(tmp_
             "pbt would never exploit",
         ),
         ({"metric": "episode_reward_mean"}, "is not a metric trials report"),
+        (
+            {"metric": "league/eval_score_vs_rule", "search": {"algorithm": "optuna"}},
+            "optuna needs the metric every iteration",
+        ),
+        (
+            {"metric": "league/eval_score_vs_rule", "scheduler": {"type": "asha", "grace_period": 2}},
+            "the first rung comes before league/eval_score_vs_rule is first measured",
+        ),
         ({"metric": "league/elo_main", "set": {"league.enabled": False}}, "needs the league"),
         ({"set": {"ppo.lrr": 1e-4}}, "set.ppo.lrr"),
         ({"resources": {"num_env_runnerz": 1}}, "did you mean 'resources.num_env_runners'"),
@@ -199,3 +207,12 @@ def test_cli_exit_2_before_ray_on_a_bad_sweep(tmp_path, capsys):
     assert "no Ray cluster answers" in capsys.readouterr().err
     assert not ray.is_initialized()
     assert not (tmp_path / "runs").exists()
+
+
+def test_docs_tuning_lists_every_sweep_field():
+    from rl_bot.sweep import sweep_reference_markdown
+
+    doc = (ROOT / "docs" / "tuning.md").read_text()
+    assert sweep_reference_markdown().strip() in doc, "regenerate the tables: python -m rl_bot.sweep"
+    for path in SHIPPED:
+        assert f"tune_configs/{path.name}" in doc, path.name
