@@ -485,6 +485,10 @@ def unfinished_trials(folder: Path, expected: int) -> int:
 # ------------------------------------------------------------------------------------------------ comparison
 
 
+def _short(v: Any) -> str:
+    return f"{v:.3g}" if isinstance(v, float) else str(v)
+
+
 def _status(r: Any, complete: bool) -> str:
     if r.error:
         return "error"
@@ -514,7 +518,8 @@ def compare(sweep: Sweep, folder: Path, results: Any, complete: bool = True) -> 
         last = values[-1] if values else None
         top = (max(values) if mode == "max" else min(values)) if values else None
         if col is not None:
-            curves[trial_id] = (list(df["training_iteration"]), list(col))
+            label = ", ".join(f"{k.rsplit('.', 1)[-1]}={_short(r.config.get(k))}" for k in keys)
+            curves[f"{trial_id}: {label}"] = (list(df["training_iteration"]), list(col))
         rows.append(
             {
                 "trial_id": trial_id,
@@ -568,7 +573,7 @@ def plot_curves(curves: dict[str, tuple[list[Any], list[Any]]], metric: str, pat
     ax.set_ylabel(metric)
     ax.set_title(f"sweep {title}: {metric} per trial")
     if curves:
-        ax.legend(fontsize=7, ncol=2)
+        ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
