@@ -390,6 +390,18 @@ def log_checkpoint(tracker: Any, algo: Any, run_dir: Path, ckpt: Path, state: Ch
     tracker.set_tags({"checkpoint": ckpt})
 
 
+def finish_evaluations(tracker: Any, algo: Any, iteration: int) -> list[dict[str, float]]:
+    """Wait for the periodic evaluations still playing when training stops; log their metrics at ``iteration``
+    and, since their clips arrive after the last checkpoint's artifacts, the artifact files again."""
+    finals = algo.finish()
+    if tracker is not None and finals:
+        for final in finals:
+            tracker.log_metrics(final, step=iteration)
+        for f in algo.artifact_files():
+            tracker.log_artifact(f, artifact_path=f.parent.name)
+    return finals
+
+
 def save_run_config(cfg: TrainConfig, cfg_path: Path, iteration: int) -> None:
     """Write the run's resolved config; a different one already there (``--set`` on resume, a PBT mutation) is
     kept as ``config.before-iter<N>.yaml``."""
@@ -507,16 +519,9 @@ def run(p: TrainPlan, quiet: bool = False) -> TrainSummary:
                 last_ckpt = _save_checkpoint(algo, p.run_dir, state, cfg.checkpoint.keep_last)
                 log_checkpoint(tracker, algo, p.run_dir, last_ckpt, state)
         # The last periodic evaluations may still be playing: their games belong to this run's record.
-        finals = algo.finish()
-        for final in finals:
-            if tracker is not None:
-                tracker.log_metrics(final, step=iteration)
+        for final in finish_evaluations(tracker, algo, iteration):
             if history:
                 history[-1].update(final)
-        if finals and tracker is not None:
-            # Their clips arrived after the last checkpoint's artifacts were logged.
-            for f in algo.artifact_files():
-                tracker.log_artifact(f, artifact_path=f.parent.name)
         if last_ckpt is None and p.resume_from is not None:
             last_ckpt = p.resume_from
         say(f"stopped: {stop_reason}; last checkpoint: {last_ckpt}")

@@ -37,6 +37,7 @@ from rl_bot.train import (
     EXIT_BAD_INPUT,
     check_address,
     check_tracking_server,
+    finish_evaluations,
     init_ray,
     iteration_row,
     local_gpus,
@@ -182,9 +183,7 @@ class _Trial:
     def close(self) -> None:
         status = "FINISHED" if self.finished else "KILLED"
         try:
-            for final in self.algo.finish():
-                if self.tracker is not None:
-                    self.tracker.log_metrics(final, step=self.algo.iteration)
+            finish_evaluations(self.tracker, self.algo, self.algo.iteration)
         finally:
             self.algo.stop()
             if self.tracker is not None:
