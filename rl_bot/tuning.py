@@ -42,7 +42,6 @@ from rl_bot.train import (
     iteration_row,
     local_gpus,
     log_checkpoint,
-    resource_problems,
     save_run_config,
     should_stop,
 )
@@ -224,6 +223,22 @@ def _trial_resources(spec: dict[str, Any]) -> Any:
     return resources
 
 
+def trial_resource_problems(cfg: Any, available: dict[str, float], where: str) -> list[str]:
+    """What one trial of ``cfg`` reserves (RLlib's request for the Algorithm: 1 CPU for the trial's driver plus
+    its env runners' and learners') that ``available`` cannot give."""
+    from rl_bot.trainer import RLBotPPO, algorithm_config
+
+    need = RLBotPPO.default_resource_request(algorithm_config(cfg, Path("."), "resources")).required_resources
+    r = cfg.resources
+    return [
+        f"each trial reserves {name}={amount:g} (its driver and learner, {r.num_env_runners} env runner(s), "
+        f"{r.num_learners} learner actor(s)) but {where} has {available.get(name, 0):g}; lower the sweep's "
+        "resources (num_env_runners, num_gpus_per_learner, ...) or add nodes"
+        for name, amount in sorted(need.items())
+        if amount > available.get(name, 0)
+    ]
+
+
 def trainable(spec: dict[str, Any]) -> Any:
     """The Tune trainable of a sweep: :class:`SweepTrial` with the sweep passed in and its resources per trial
     (1 CPU for the trial's driver and learner, plus its env runners')."""
@@ -363,7 +378,7 @@ def plan_sweep(args: argparse.Namespace) -> SweepPlan:
     check_tracking_server(cfg)
     if not address:
         # One trial must fit on this machine (more run side by side when they fit).
-        problems = resource_problems(cfg, os.cpu_count() or 1, local_gpus(), "this machine")
+        problems = trial_resource_problems(cfg, {"CPU": os.cpu_count() or 1, "GPU": local_gpus()}, "this machine")
         if problems:
             raise ConfigError(problems, "resources (per trial)")
     return SweepPlan(sweep, folder, address, bool(args.resume))
@@ -393,12 +408,6 @@ def run_sweep(p: SweepPlan, quiet: bool = False) -> dict[str, Any]:
             print(msg, flush=True)
 
     sweep, cfg = p.sweep, p.sweep.base_config
-    p.folder.mkdir(parents=True, exist_ok=True)
-    if not p.resume:
-        (p.folder / SWEEP_FILE).write_text(
-            yaml.safe_dump(sweep.spec.model_dump(mode="json", exclude={"base"}, exclude_none=True), sort_keys=False)
-        )
-        (p.folder / BASE_FILE).write_text(yaml.safe_dump(sweep.base, sort_keys=False))
     if sweep.spec.periodic_metric:
         # Tune refuses a result without the sweep's metric; a periodic one is missing until first measured (the
         # schedulers and Optuna wait for it; plan_sweep checked that trials measure it).
@@ -406,6 +415,18 @@ def run_sweep(p: SweepPlan, quiet: bool = False) -> dict[str, Any]:
     we_started = not ray.is_initialized()
     if we_started:
         init_ray(p.address, cfg.run.log_level)
+    # A trial the cluster cannot place would stay pending forever: say so before anything is written.
+    problems = trial_resource_problems(cfg, ray.cluster_resources(), "the Ray cluster")
+    if problems:
+        if we_started:
+            ray.shutdown()
+        raise ConfigError(problems, "resources (per trial)")
+    p.folder.mkdir(parents=True, exist_ok=True)
+    if not p.resume:
+        (p.folder / SWEEP_FILE).write_text(
+            yaml.safe_dump(sweep.spec.model_dump(mode="json", exclude={"base"}, exclude_none=True), sort_keys=False)
+        )
+        (p.folder / BASE_FILE).write_text(yaml.safe_dump(sweep.base, sort_keys=False))
     parent = _parent_tracker(p) if cfg.tracking.enabled else None
     status = "FAILED"
     try:
@@ -603,6 +624,9 @@ def tune_command(args: argparse.Namespace) -> int:
         return EXIT_BAD_INPUT
     try:
         best = run_sweep(p)
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print(f"interrupted; continue with: rl-bot tune --resume {p.folder}", file=sys.stderr)
         return 130

@@ -203,6 +203,10 @@ def test_cli_exit_2_before_ray_on_a_bad_sweep(tmp_path, capsys):
     assert "is not a sweep folder" in capsys.readouterr().err
     good = tmp_path / "good.yaml"
     good.write_text(yaml.safe_dump(minimal()))
+    greedy = tmp_path / "greedy.yaml"
+    greedy.write_text(yaml.safe_dump(minimal(resources={"num_env_runners": 64})))
+    assert cli(["tune", "--config", str(greedy)]) == 2
+    assert "each trial reserves CPU=65" in capsys.readouterr().err
     assert cli(["tune", "--config", str(good), "--address", "127.0.0.1:1"]) == 2
     assert "no Ray cluster answers" in capsys.readouterr().err
     assert not ray.is_initialized()

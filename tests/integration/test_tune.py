@@ -191,3 +191,13 @@ def test_a_stopped_sweep_resumes_where_it_stopped(project_home, ray_guard):
         assert k.info.status == "FINISHED"
         steps = {m.step for m in client.get_metric_history(k.info.run_id, "env/episode_return_mean")}
         assert steps == {1, 2, 3}
+
+
+def test_a_trial_the_cluster_cannot_place_is_exit_2_before_anything_is_written(project_home, ray_guard, capsys):
+    import ray
+
+    ray.init(num_cpus=1, include_dashboard=False)
+    path = sweep_file(project_home, stop={"iterations": 1}, resources={"num_env_runners": 1})
+    assert cli(["tune", "--config", str(path)]) == 2
+    assert "each trial reserves CPU=2" in capsys.readouterr().err
+    assert not (project_home / "runs").exists()
