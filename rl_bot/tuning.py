@@ -141,8 +141,7 @@ class _Trial:
     def load(self, folder: Path) -> None:
         source = Path(json.loads((folder / TRIAL_FILE).read_text())["run_dir"])
         exploited = source != self.run_dir
-        if self.algo.league is not None:
-            self._take_snapshots(folder, exploited)
+        snapshots = self._take_snapshots(folder, exploited) if self.algo.league is not None else []
         self.algo.restore_from_path(str(folder))
         self.base = read_state(folder)
         # A PBT exploit continues with mutated values: the config the trial ran before is kept beside.
@@ -150,9 +149,12 @@ class _Trial:
         self.env_steps, self.agent_steps = self.base.env_steps, self.base.agent_steps
         self.start = time.perf_counter()
         if exploited:
-            self._record_exploit(source, folder)
+            self._record_exploit(source, folder, snapshots)
 
-    def _take_snapshots(self, folder: Path, exploited: bool) -> None:
+    def _take_snapshots(self, folder: Path, exploited: bool) -> list[str]:
+        """Put the weights of the checkpoint's pool where the league actor reads them; returns the snapshot ids.
+        Only the members its league state names are copied: Tune may write a later checkpoint of the source into
+        the same folder, which then also holds files of an earlier pool."""
         from rl_bot.league.files import LEAGUE_DIR, snapshot_file
 
         league_dir = self.run_dir / LEAGUE_DIR
@@ -162,19 +164,23 @@ class _Trial:
             league_dir.rename(league_dir.with_name(f"{LEAGUE_DIR}.before-exploit-{n}"))
         target = snapshot_file(self.run_dir, "x").parent
         target.mkdir(parents=True, exist_ok=True)
-        for f in sorted((folder / CKPT_SNAPSHOTS).glob("*.pkl")):
-            if exploited or not (target / f.name).exists():
-                shutil.copy2(f, target / f.name)
+        league = json.loads((folder / LEAGUE_STATE_FILE).read_text())
+        ids = sorted(m["id"] for m in league["members"] if m["kind"] == "snapshot")
+        for member in ids:
+            dest = snapshot_file(self.run_dir, member)
+            if exploited or not dest.exists():
+                shutil.copy2(folder / CKPT_SNAPSHOTS / dest.name, dest)
+        return ids
 
-    def _record_exploit(self, source: Path, folder: Path) -> None:
+    def _record_exploit(self, source: Path, folder: Path, snapshots: list[str]) -> None:
         path = self.run_dir / TUNE_DIR / EXPLOITS_CSV
         path.parent.mkdir(parents=True, exist_ok=True)
         new = not path.exists()
         with path.open("a", newline="") as f:
             w = csv.writer(f)
             if new:
-                w.writerow(["iteration", "source_trial", "checkpoint", "config"])
-            w.writerow([self.algo.iteration, source.name, str(folder), json.dumps(self.sampled)])
+                w.writerow(["iteration", "source_trial", "checkpoint", "snapshots", "config"])
+            w.writerow([self.algo.iteration, source.name, str(folder), " ".join(snapshots), json.dumps(self.sampled)])
         if self.tracker is not None:
             self.tracker.set_tags({"rl_bot.exploited_from": f"{source.name} at iteration {self.algo.iteration}"})
             self.tracker.log_artifact(path, artifact_path=TUNE_DIR)

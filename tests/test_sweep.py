@@ -220,3 +220,35 @@ def test_docs_tuning_lists_every_sweep_field():
     assert sweep_reference_markdown().strip() in doc, "regenerate the tables: python -m rl_bot.sweep"
     for path in SHIPPED:
         assert f"tune_configs/{path.name}" in doc, path.name
+
+
+def test_an_exploit_takes_only_the_pool_its_checkpoint_names(tmp_path):
+    """Tune can write a later checkpoint of the source into a folder it used before: its league_snapshots then
+    also hold files of an earlier pool. The exploiting trial copies the members the league state names, keeps its
+    own league aside and says which snapshots it took."""
+    import json
+
+    from rl_bot.tuning import CKPT_SNAPSHOTS, LEAGUE_STATE_FILE, _Trial
+
+    ckpt = tmp_path / "checkpoint_000002"
+    (ckpt / CKPT_SNAPSHOTS).mkdir(parents=True)
+    for n in (1, 2, 3):
+        (ckpt / CKPT_SNAPSHOTS / f"snap-000{n}.pkl").write_bytes(b"source %d" % n)
+    members = [{"id": "rule", "kind": "rule"}, {"id": "snap-0002", "kind": "snapshot"}]
+    members.append({"id": "snap-0003", "kind": "snapshot"})
+    (ckpt / LEAGUE_STATE_FILE).write_text(json.dumps({"members": members}))
+    trial = _Trial.__new__(_Trial)
+    trial.run_dir = tmp_path / "trial"
+    own = trial.run_dir / "league" / "snapshots"
+    own.mkdir(parents=True)
+    (own / "snap-0002.pkl").write_bytes(b"own 2")
+
+    assert trial._take_snapshots(ckpt, exploited=True) == ["snap-0002", "snap-0003"]
+    assert sorted(p.name for p in own.iterdir()) == ["snap-0002.pkl", "snap-0003.pkl"]
+    assert (own / "snap-0002.pkl").read_bytes() == b"source 2"
+    assert (trial.run_dir / "league.before-exploit-1" / "snapshots" / "snap-0002.pkl").read_bytes() == b"own 2"
+
+    # restoring its own checkpoint keeps the files already there
+    (own / "snap-0003.pkl").write_bytes(b"own 3")
+    assert trial._take_snapshots(ckpt, exploited=False) == ["snap-0002", "snap-0003"]
+    assert (own / "snap-0003.pkl").read_bytes() == b"own 3"

@@ -124,31 +124,41 @@ def test_pbt_exploit_copies_weights_and_league_state(project_home, ray_guard):
     assert len(exploits) == 1  # two trials, quantile 0.5: the weaker copies the stronger once, at iteration 2
     (row,) = read_csv(exploits[0])
     trial = exploits[0].parents[1]
-    source_ckpt = folder / "tune" / row["source_trial"] / os.path.basename(row["checkpoint"])
-    assert row["iteration"] == "2" and row["source_trial"] != trial.name
+    source = folder / "trials" / row["source_trial"]
+    exploited_at = int(row["iteration"])
+    assert row["source_trial"] != trial.name and exploited_at >= 2
 
-    # the source's pool came with its weights: the files are the source's, not this trial's own earlier ones
-    source_state = json.loads((source_ckpt / "league_state.json").read_text())
-    source_snaps = sorted(m["id"] for m in source_state["members"] if m["kind"] == "snapshot")
-    assert source_snaps
+    # the source's pool came with its weights: the files are the source's (snapshot files are never rewritten),
+    # not this trial's own files of the same name from before the exploit
+    copied = row["snapshots"].split()
+    assert len(copied) == 2
     own_before = trial / "league.before-exploit-1" / "snapshots"
-    for snap in source_snaps:
-        copied = (trial / "league" / "snapshots" / f"{snap}.pkl").read_bytes()
-        assert copied == (source_ckpt / "league_snapshots" / f"{snap}.pkl").read_bytes()
-        assert copied != (own_before / f"{snap}.pkl").read_bytes()
+    shared = [snap for snap in copied if (own_before / f"{snap}.pkl").is_file()]
+    assert shared  # both trials snapshot every iteration, so their pools overlap in names
+    for snap in copied:
+        weights = (trial / "league" / "snapshots" / f"{snap}.pkl").read_bytes()
+        assert weights == (source / "league" / "snapshots" / f"{snap}.pkl").read_bytes()
+    for snap in shared:
+        assert (trial / "league" / "snapshots" / f"{snap}.pkl").read_bytes() != (
+            own_before / f"{snap}.pkl"
+        ).read_bytes()
 
-    # after the exploit the trial's league continued the source's: its final state extends the source's record
-    (final,) = [r for r in read_csv(folder / "results" / "trials.csv") if r["trial_id"] == trial.name]
-    final_state = json.loads(
-        (folder / "tune" / trial.name / os.path.basename(final["checkpoint"]) / "league_state.json").read_text()
-    )
-    assert final_state["iteration"] == 4
-    assert final_state["snapshots_taken"] > source_state["snapshots_taken"] == 2
-    assert final_state["history"][: len(source_state["history"])] == source_state["history"]
+    # after the exploit the trial's league continued the source's: up to the exploit its rating history is the
+    # source's, and from there it took snapshots of its own
+    def final_league(t):
+        (final,) = [r for r in read_csv(folder / "results" / "trials.csv") if r["trial_id"] == t.name]
+        ckpt = folder / "tune" / t.name / os.path.basename(final["checkpoint"])
+        return json.loads((ckpt / "league_state.json").read_text())
+
+    mine, theirs = final_league(trial), final_league(source)
+    assert mine["iteration"] == 4
+    assert mine["history"][:exploited_at] == theirs["history"][:exploited_at]
+    assert [h["iteration"] for h in mine["history"]] == [1, 2, 3, 4]
+    assert mine["snapshots_taken"] == 4 and "snap-0004" in {m["id"] for m in mine["members"]}
     # the mutated learning rate is what the trial ran with afterwards; the one before is kept
     mutated = json.loads(row["config"])["ppo.lr"]
     assert yaml.safe_load((trial / "config.yaml").read_text())["ppo"]["lr"] == pytest.approx(mutated)
-    assert (trial / "config.before-iter2.yaml").is_file()
+    assert (trial / f"config.before-iter{exploited_at}.yaml").is_file()
 
 
 def test_a_stopped_sweep_resumes_where_it_stopped(project_home, ray_guard):
