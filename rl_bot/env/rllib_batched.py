@@ -18,7 +18,7 @@ from ray.rllib.env.vector.vector_multi_agent_env import VectorMultiAgentEnv
 from rl_bot.config import EnvConfig
 from rl_bot.env.batched import OBS_SIZE, BatchedGame
 from rl_bot.env.game import NUM_ACTIONS
-from rl_bot.env.rllib_env import SUMMARY_KEY, derive_seed
+from rl_bot.env.rllib_env import SUMMARY_KEY, derive_seed, done_dicts
 
 
 class ArenaView(MultiAgentEnv):
@@ -81,10 +81,7 @@ class BatchedRocketLeagueVectorEnv(VectorMultiAgentEnv):
         for i in range(self.num_envs):
             te, tr = bool(terminated[i]), bool(truncated[i])
             rew_l.append(dict(zip(agents, rewards[i].tolist(), strict=True)))
-            term = dict.fromkeys(agents, te)
-            term["__all__"] = te
-            trunc = dict.fromkeys(agents, tr)
-            trunc["__all__"] = tr
+            term, trunc = done_dicts(agents, te, tr)
             term_l.append(term)
             trunc_l.append(trunc)
             if te or tr:

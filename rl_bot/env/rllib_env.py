@@ -28,6 +28,19 @@ def derive_seed(base_seed: int, worker_index: int, vector_index: int) -> np.rand
     return np.random.SeedSequence([base_seed, worker_index, vector_index])
 
 
+def done_dicts(agents: Any, terminated: bool, truncated: bool) -> tuple[dict[str, bool], dict[str, bool]]:
+    """The ``terminateds`` and ``truncateds`` dicts of one env step in which every car ends together.
+
+    A truncated game (a timeout) is flagged by ``"__all__"`` only. RLlib 2.60's ``MultiAgentEpisode.add_env_step``
+    declares an episode *terminated* once every agent has its own done flag, truncated ones included; the learner's
+    GAE then treats a timeout like a goal and drops the value of the last observation. A goal (terminated) is
+    flagged for every car.
+    """
+    terms = dict.fromkeys(agents, terminated)
+    terms["__all__"] = terminated
+    return terms, {"__all__": truncated}
+
+
 class RocketLeagueEnv(MultiAgentEnv):
     """Rocket League (RocketSim) as an RLlib multi-agent env: every car is an agent, all act every step.
 
@@ -70,10 +83,7 @@ class RocketLeagueEnv(MultiAgentEnv):
         actions = {a: np.atleast_1d(np.asarray(act, dtype=np.int64)) for a, act in action_dict.items()}
         obs, rewards, terminated, truncated = self.game.step(actions)
         done = terminated or truncated
-        terms = {a: terminated for a in obs}
-        truncs = {a: truncated for a in obs}
-        terms["__all__"] = terminated
-        truncs["__all__"] = truncated
+        terms, truncs = done_dicts(obs, terminated, truncated)
         infos: dict[str, dict] = {a: {} for a in obs}
         if done:
             summary = self.game.stats.as_info(self.env_cfg.step_seconds)

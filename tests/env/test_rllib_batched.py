@@ -95,3 +95,41 @@ def test_indexed_connector_pieces_sample_exactly_the_same_episodes():
             runner.stop()
     assert traces[0] == traces[1]
     assert sum(len(t[1]) for t in traces[0]) >= 400  # 200 env steps x 2 cars were compared
+
+
+def test_a_timeout_is_truncated_and_a_goal_terminated_in_the_sampled_episodes():
+    """Both backends flag a timeout so that RLlib keeps it truncated: had every car its own truncated flag, RLlib
+    2.60 would call the episode terminated and GAE would drop the value of the last observation."""
+    import gymnasium as gym
+    from ray.rllib.env.multi_agent_episode import MultiAgentEpisode
+
+    from rl_bot.env.rllib_env import done_dicts, episode_summary
+
+    for backend in ("batched", "rlgym"):
+        runner = make_runner(backend)
+        try:
+            ended = [e for e in runner.sample(num_timesteps=300, explore=True) if e.is_done]
+            timeouts = [e for e in ended if episode_summary(e)["end"] in ("no_touch", "time")]
+            assert timeouts, backend  # 1 s without a touch ends a game
+            for e in timeouts:
+                assert e.is_truncated and not e.is_terminated, backend
+                for a, sa in e.agent_episodes.items():
+                    assert sa.is_truncated and not sa.is_terminated, (backend, a)
+        finally:
+            runner.stop()
+
+    # a goal ends the game for every car: terminated
+    agents = ["blue-0", "orange-0"]
+    box, disc = gym.spaces.Box(-1, 1, (2,)), gym.spaces.Discrete(3)
+    e = MultiAgentEpisode(observation_space=dict.fromkeys(agents, box), action_space=dict.fromkeys(agents, disc))
+    obs = {a: np.zeros(2, np.float32) for a in agents}
+    e.add_env_reset(observations=obs)
+    terms, truncs = done_dicts(agents, True, False)
+    e.add_env_step(
+        observations=obs,
+        actions=dict.fromkeys(agents, 0),
+        rewards=dict.fromkeys(agents, 1.0),
+        terminateds=terms,
+        truncateds=truncs,
+    )
+    assert e.is_terminated and all(sa.is_terminated and not sa.is_truncated for sa in e.agent_episodes.values())
