@@ -131,11 +131,9 @@ class _Trial:
         if self.algo.league is not None:
             from rl_bot.league.files import snapshot_file
 
-            league = json.loads((folder / LEAGUE_STATE_FILE).read_text())
             (folder / CKPT_SNAPSHOTS).mkdir()
-            for m in league["members"]:
-                if m["kind"] == "snapshot":
-                    shutil.copy2(snapshot_file(self.run_dir, m["id"]), folder / CKPT_SNAPSHOTS)
+            for member in _pooled_snapshots(folder):
+                shutil.copy2(snapshot_file(self.run_dir, member), folder / CKPT_SNAPSHOTS)
         log_checkpoint(self.tracker, self.algo, self.run_dir, folder, state)
 
     def load(self, folder: Path) -> None:
@@ -164,8 +162,7 @@ class _Trial:
             league_dir.rename(league_dir.with_name(f"{LEAGUE_DIR}.before-exploit-{n}"))
         target = snapshot_file(self.run_dir, "x").parent
         target.mkdir(parents=True, exist_ok=True)
-        league = json.loads((folder / LEAGUE_STATE_FILE).read_text())
-        ids = sorted(m["id"] for m in league["members"] if m["kind"] == "snapshot")
+        ids = _pooled_snapshots(folder)
         for member in ids:
             dest = snapshot_file(self.run_dir, member)
             if exploited or not dest.exists():
@@ -193,6 +190,12 @@ class _Trial:
             self.algo.stop()
             if self.tracker is not None:
                 self.tracker.end(status)
+
+
+def _pooled_snapshots(checkpoint: Path) -> list[str]:
+    """Ids of the snapshots in the pool of a checkpoint's league state."""
+    league = json.loads((checkpoint / LEAGUE_STATE_FILE).read_text())
+    return sorted(m["id"] for m in league["members"] if m["kind"] == "snapshot")
 
 
 def _trainable() -> Any:
