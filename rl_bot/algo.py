@@ -97,7 +97,7 @@ def build_ppo_config(cfg: TrainConfig) -> PPOConfig:
         .api_stack(enable_rl_module_and_learner=True, enable_env_runner_and_connector_v2=True)
         .environment(
             ENV_NAME,
-            env_config={"env": cfg.env.model_dump(mode="json"), "seed": cfg.run.seed},
+            env_config={"env": cfg.env.model_dump(mode="json"), "seed": cfg.run.seed, "sampler": r.sampler},
             # Discrete actions need no unsquashing or clipping; with both off RLlib's NormalizeAndClipActions
             # connector returns at once instead of deep-copying and visiting every action (5 % of sampling).
             normalize_actions=False,

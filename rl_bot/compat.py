@@ -13,6 +13,8 @@ agreement test; :data:`CHECKED_VERSIONS` names that rlgym version too.)
 from __future__ import annotations
 
 import contextlib
+import logging
+import time
 import warnings
 from collections import Counter, defaultdict
 from collections.abc import Collection
@@ -25,10 +27,14 @@ from ray.rllib.callbacks.utils import make_callback
 from ray.rllib.connectors.connector_v2 import ConnectorV2
 from ray.rllib.connectors.module_to_env.listify_data_for_vector_env import ListifyDataForVectorEnv
 from ray.rllib.connectors.module_to_env.unbatch_to_individual_items import UnBatchToIndividualItems
+from ray.rllib.core.columns import Columns
 from ray.rllib.core.rl_module.multi_rl_module import MultiRLModule
 from ray.rllib.core.rl_module.torch import TorchRLModule
+from ray.rllib.env.env_runner import NUM_ENV_STEP_FAILURES_LIFETIME
 from ray.rllib.env.multi_agent_episode import MultiAgentEpisode
+from ray.rllib.env.utils.infinite_lookback_buffer import InfiniteLookbackBuffer
 from ray.rllib.utils.metrics import (
+    ENV_STEP_TIMER,
     NUM_AGENT_STEPS_SAMPLED,
     NUM_AGENT_STEPS_SAMPLED_LIFETIME,
     NUM_ENV_STEPS_SAMPLED,
@@ -37,8 +43,13 @@ from ray.rllib.utils.metrics import (
     NUM_EPISODES_LIFETIME,
     NUM_MODULE_STEPS_SAMPLED,
     NUM_MODULE_STEPS_SAMPLED_LIFETIME,
+    RLMODULE_INFERENCE_TIMER,
+    WEIGHTS_SEQ_NO,
 )
+from ray.rllib.utils.numpy import convert_to_numpy
 from ray.rllib.utils.spaces.space_utils import unbatch as unbatch_fn
+
+logger = logging.getLogger(__name__)
 
 #: Package versions the internals below were written and tested against.
 CHECKED_VERSIONS = {"ray": "2.60.0", "rlgym-rocket-league": "2.0.1"}
@@ -379,3 +390,431 @@ class MixedPrecisionPPOTorchLearner(RLBotPPOTorchLearner):
                         stack.enter_context(mod.no_sync())
             self.apply_gradients(self.postprocess_gradients(gradients))
         return fwd_out, loss_per_module, {}
+
+
+# --------------------------------------------------------------------------------------------- array sampling
+# RLlib 2.60's ``MultiAgentEnvRunner._sample`` moves every (env, agent) item of every step through its connector
+# pipelines one by one and appends each step to each episode with ``add_env_step``: about three quarters of sampling
+# time in the profile in docs/benchmarks.md. ``ArraySampling`` replaces ``_sample`` for vector envs that step from
+# arrays (``step_arrays``, rl_bot.env.rllib_batched): observations, actions, log-probs, action-distribution inputs
+# and LSTM states of all cars of all arenas live in arrays, each module runs one forward pass per step on its rows,
+# and every run of steps is appended to its episode once, when the game ends or the ``sample()`` call does.
+#
+# It reproduces what RLlib's default connector pipelines (checked by ``array_sampling_problems``) would compute,
+# row for row: the rows of a module are in the order the pipelines build them (episodes in env order, the agents of
+# an episode in the order of a set of their ids, modules in order of first appearance), so the torch random draws of
+# ``GetActions`` and the sampled actions are the same; tests/env/test_array_sampling.py compares the episodes and
+# the learner batches of both paths. Episode callbacks: ``on_episode_created``, ``on_episode_start`` and
+# ``on_episode_end`` are made at the same points as RLlib makes them, with the episode complete up to that point;
+# ``on_episode_step`` is not made (the runner refuses callbacks that define it).
+
+#: RLlib 2.60's default env-to-module / module-to-env pieces, which the array path computes itself.
+ARRAY_ENV_TO_MODULE = (
+    "AddObservationsFromEpisodesToBatch",
+    "AddTimeDimToBatchAndZeroPad",
+    "AddStatesFromEpisodesToBatch",
+    "AgentToModuleMapping",
+    "BatchIndividualItems",
+    "NumpyToTensor",
+)
+ARRAY_MODULE_TO_ENV = (
+    "GetActions",
+    "TensorToNumpy",
+    "UnBatchToIndividualItems",
+    "IndexedUnBatchToIndividualItems",
+    "ModuleToAgentUnmapping",
+    "RemoveSingleTsTimeRankFromBatch",
+    "NormalizeAndClipActions",
+    "ListifyDataForVectorEnv",
+    "IndexedListifyDataForVectorEnv",
+)
+
+
+def array_sampling_problems(runner: Any) -> list[str]:
+    """Why ``runner`` cannot use the array path (empty: it can): custom connector pieces (their work would be
+    skipped), action normalising or clipping, or a callback that defines ``on_episode_step``."""
+    from ray.rllib.callbacks.callbacks import RLlibCallback
+
+    problems = []
+    for attr, allowed in (("_env_to_module", ARRAY_ENV_TO_MODULE), ("_module_to_env", ARRAY_MODULE_TO_ENV)):
+        pipeline = getattr(runner, attr, None)
+        extra = [type(c).__name__ for c in getattr(pipeline, "connectors", []) if type(c).__name__ not in allowed]
+        if extra:
+            problems.append(f"custom {attr.strip('_')} connector pieces {extra}")
+    if runner.config.normalize_actions or runner.config.clip_actions:
+        problems.append("normalize_actions/clip_actions are on")
+    for cb in getattr(runner, "_callbacks", None) or []:
+        if type(cb).on_episode_step is not RLlibCallback.on_episode_step:
+            problems.append(f"callback {type(cb).__name__} defines on_episode_step")
+    if runner.config.callbacks_on_episode_step:
+        problems.append("config.callbacks_on_episode_step is set")
+    return problems
+
+
+class ArraySampling:
+    """Env runner mixin: ``sample(num_timesteps=...)`` through :class:`ArrayRollout` when
+    :meth:`use_array_sampling` says so; everything else (``num_episodes``, random actions) RLlib's way.
+
+    Internal: overrides the private ``MultiAgentEnvRunner._sample``.
+    """
+
+    def use_array_sampling(self) -> bool:  # the runner decides (config and env)
+        return False
+
+    def _sample(
+        self,
+        *,
+        num_timesteps: int | None = None,
+        num_episodes: int | None = None,
+        explore: bool,
+        random_actions: bool = False,
+        force_reset: bool = False,
+    ) -> list:
+        if num_timesteps is None or random_actions or self.module is None or not self.use_array_sampling():
+            return super()._sample(
+                num_timesteps=num_timesteps,
+                num_episodes=num_episodes,
+                explore=explore,
+                random_actions=random_actions,
+                force_reset=force_reset,
+            )
+        return ArrayRollout(self, explore).run(num_timesteps, force_reset)
+
+
+class _Buffers:
+    """Per-step arrays of one ``sample()`` call, ``(steps, envs, cars, ...)``; grown by doubling."""
+
+    def __init__(self, steps: int, envs: int, cars: int):
+        self.shape = (steps, envs, cars)
+        self.arrays: dict[str, Any] = {}
+
+    def column(self, name: str, item_shape: tuple, dtype: Any) -> Any:
+        import numpy as np
+
+        arr = self.arrays.get(name)
+        if arr is None:
+            arr = self.arrays[name] = np.zeros(self.shape + tuple(item_shape), dtype)
+        return arr
+
+    def ensure(self, step: int) -> None:
+        import numpy as np
+
+        if step < self.shape[0]:
+            return
+        grow = self.shape[0]
+        self.shape = (self.shape[0] + grow, *self.shape[1:])
+        for name, arr in self.arrays.items():
+            self.arrays[name] = np.concatenate([arr, np.zeros((grow, *arr.shape[1:]), arr.dtype)])
+
+
+class ArrayRollout:
+    """One ``sample(num_timesteps=...)`` call of an :class:`ArraySampling` runner (see the section comment)."""
+
+    STATE = "state_out"
+
+    def __init__(self, runner: Any, explore: bool):
+        import numpy as np
+
+        self.r = runner
+        self.explore = explore
+        self.env = runner.env.unwrapped
+        self.agents = list(self.env.agents)
+        self.n, self.a = runner.num_envs, len(self.agents)
+        index = {aid: j for j, aid in enumerate(self.agents)}
+        # the pipelines visit an episode's agents in the order of a set of their ids (MultiAgentEpisode.
+        # get_agents_that_stepped): the same ids inserted in the same order give the same set order
+        self.order = [index[aid] for aid in set(self.agents)]
+        self.done: list = []
+        self.counts = Counter()
+        self.env_steps = 0
+        self.agent_steps = 0
+        self.np = np
+
+    # ------------------------------------------------------------------------------------------- set-up
+
+    def _begin(self, step: int) -> None:
+        """Read where every env stands from the runner's ongoing episodes: observations, LSTM states, modules."""
+        np, r = self.np, self.r
+        self.obs = np.array(self.env.last_obs, copy=True)
+        self.seg_start = np.full(self.n, step)
+        self.env_mods: list[list[str]] = [[] for _ in range(self.n)]
+        self.stateful: dict[str, bool] = {}
+        self.state: dict[str, Any] | None = None
+        self.initial: dict[str, Any] | None = None
+        for i, ep in enumerate(r._ongoing_episodes):
+            self._read_modules(i, ep)
+            for j, aid in enumerate(self.agents):
+                sa = ep.agent_episodes.get(aid)
+                buf = sa.extra_model_outputs.get(self.STATE) if sa is not None else None
+                if buf is not None and len(buf.data) and self.state is not None:
+                    for k, v in buf.data[-1].items():
+                        self.state[k][i, j] = v
+        self.plan_key: Any = None
+        self.plan: list = []
+
+    def _read_modules(self, i: int, ep: Any) -> None:
+        if not ep.is_reset:  # a game that ended on the last step: its env resets on the next one
+            self.env_mods[i] = []
+            return
+        mods = [ep.agent_episodes[aid].module_id for aid in self.agents]
+        self.env_mods[i] = mods
+        for mid in mods:
+            if mid not in self.stateful:
+                stateful = bool(self.r.module[mid].is_stateful())
+                self.stateful[mid] = stateful
+                if stateful:
+                    self._state_rows(mid)
+
+    def _state_rows(self, mid: str | None = None) -> Any:
+        """The (envs, cars, ...) LSTM state arrays, made from the first stateful module's initial state."""
+        np = self.np
+        if self.state is None:
+            mid = mid or next(m for m, s in self.stateful.items() if s)
+            init = convert_to_numpy(self.r.module[mid].get_initial_state())
+            self.initial = init
+            self.state = {k: np.broadcast_to(v, (self.n, self.a, *v.shape)).copy() for k, v in init.items()}
+        return self.state, self.initial
+
+    # ------------------------------------------------------------------------------------------- steps
+
+    def _rows(self, active: Any) -> list:
+        """(module, env indices, car indices) per module, in the pipelines' row order (cached per active set)."""
+        key = (active.tobytes(), tuple(tuple(m) for m in self.env_mods))
+        if key != self.plan_key:
+            rows: dict[str, tuple[list[int], list[int]]] = {}
+            for i in self.np.flatnonzero(active):
+                mods = self.env_mods[i]
+                for j in self.order:
+                    e_idx, a_idx = rows.setdefault(mods[j], ([], []))
+                    e_idx.append(int(i))
+                    a_idx.append(j)
+            self.plan = [(mid, self.np.array(e), self.np.array(a)) for mid, (e, a) in rows.items()]
+            self.plan_key = key
+        return self.plan
+
+    def _act(self, k: int, active: Any, bufs: _Buffers) -> Any:
+        """Forward passes for the active envs' cars at step ``k``; returns the (envs, cars) actions."""
+        np, r = self.np, self.r
+        actions = np.zeros((self.n, self.a), np.int64)
+        outs = []
+        with torch.no_grad(), r.metrics.log_time(RLMODULE_INFERENCE_TIMER):
+            for mid, e_idx, a_idx in self._rows(active):
+                module = r.module[mid]
+                obs = torch.from_numpy(self.obs[e_idx, a_idx])
+                batch: dict[str, Any] = {Columns.OBS: obs}
+                if self.stateful[mid]:
+                    batch[Columns.OBS] = obs.unsqueeze(1)
+                    batch[Columns.STATE_IN] = {key: torch.from_numpy(v[e_idx, a_idx]) for key, v in self.state.items()}
+                out = module.forward_exploration(batch) if self.explore else module.forward_inference(batch)
+                outs.append((mid, e_idx, a_idx, module, out))
+            # GetActions after all forward passes, module by module, as RLlib's module-to-env pipeline runs
+            for mid, e_idx, a_idx, module, out in outs:
+                if Columns.ACTIONS not in out:
+                    cls = (
+                        module.get_exploration_action_dist_cls()
+                        if self.explore
+                        else module.get_inference_action_dist_cls()
+                    )
+                    dist = cls.from_logits(out[Columns.ACTION_DIST_INPUTS])
+                    if not self.explore:
+                        dist = dist.to_deterministic()
+                    out[Columns.ACTIONS] = dist.sample()
+                    if Columns.ACTION_LOGP not in out:
+                        out[Columns.ACTION_LOGP] = dist.logp(out[Columns.ACTIONS])
+                out = convert_to_numpy(out)
+                timed = self.stateful[mid]
+                for col, value in out.items():
+                    if col == Columns.STATE_OUT:
+                        for key, v in value.items():
+                            self.state[key][e_idx, a_idx] = v
+                            bufs.column(f"{col}/{key}", v.shape[1:], v.dtype)[k, e_idx, a_idx] = v
+                        continue
+                    if timed:
+                        value = value[:, 0]
+                    if col == Columns.ACTIONS:
+                        actions[e_idx, a_idx] = value
+                    bufs.column(f"{mid}:{col}", value.shape[1:], value.dtype)[k, e_idx, a_idx] = value
+                if mid not in self.columns:  # extra model outputs, in the order RLlib stores them
+                    extra = [c for c in out if c != Columns.ACTIONS]
+                    self.columns[mid] = extra[:1] + [WEIGHTS_SEQ_NO] + extra[1:] if extra else []
+        return actions
+
+    def _step(self, actions: Any) -> Any:
+        """``env.step_arrays`` with RLlib's env-step failure handling (``_try_env_step``)."""
+        r = self.r
+        try:
+            with r.metrics.log_time(ENV_STEP_TIMER):
+                return self.env.step_arrays(actions)
+        except Exception as e:
+            r.metrics.log_value(NUM_ENV_STEP_FAILURES_LIFETIME, 1, reduce="lifetime_sum")
+            if not r.config.restart_failed_sub_environments:
+                raise RuntimeError(f"env runner {r.worker_index}: env step failed: {e!r}") from e
+            logger.exception("env step failed; re-creating and resetting the env: %r", e)
+            r.make_env()
+            return None
+
+    # ------------------------------------------------------------------------------------------- episodes
+
+    def _append(self, i: int, end: int, te: bool, tr: bool, final_info: Any) -> None:
+        """Append env ``i``'s steps ``seg_start[i] .. end - 1`` to its ongoing episode (what ``add_env_step``
+        would have stored step by step; internal: extends the episode's lookback buffers' lists)."""
+        start = int(self.seg_start[i])
+        count = end - start
+        if count <= 0:
+            return
+        ep = self.r._ongoing_episodes[i]
+        now = time.perf_counter()
+        seq = weights_version(self.r)
+        arrays = self.bufs.arrays
+        obs, rew = arrays["obs"], arrays["rewards"]
+        for j, aid in enumerate(self.agents):
+            sa = ep.agent_episodes[aid]
+            mid = sa.module_id
+            base = len(sa) + ep.agent_t_started[aid]
+            obs_rows = obs[start:end, i, j]
+            infos = [{} for _ in range(count)]
+            if final_info is not None:
+                infos[-1] = dict(final_info)
+            sa.observations.data.extend(obs_rows)
+            sa.infos.data.extend(infos)
+            sa.actions.data.extend(arrays[f"{mid}:{Columns.ACTIONS}"][start:end, i, j])
+            sa.rewards.data.extend(rew[start:end, i, j].tolist())
+            for col in self.columns.get(mid, []):
+                if col == WEIGHTS_SEQ_NO:
+                    items = [seq] * count
+                elif col == Columns.STATE_OUT:
+                    keys = [key for key in self.state]
+                    cols = [arrays[f"{col}/{key}"][start:end, i, j] for key in keys]
+                    items = [dict(zip(keys, vals, strict=True)) for vals in zip(*cols, strict=True)]
+                else:
+                    items = list(arrays[f"{mid}:{col}"][start:end, i, j])
+                self._extend(sa, col, items)
+            sa.t += count
+            sa.is_terminated, sa.is_truncated = te, tr
+            sa._last_added_observation, sa._last_added_infos = obs_rows[-1], infos[-1]
+            sa._last_step_time = now
+            if sa._start_time is None:
+                sa._start_time = now
+            ep.env_t_to_agent_t[aid].data.extend(range(base + 1, base + count + 1))
+        ep.env_t += count
+        ep.is_terminated, ep.is_truncated = te, tr
+        ep._last_step_time = now
+        if ep._start_time is None:
+            ep._start_time = now
+        ep.validate()
+        self.seg_start[i] = end
+
+    @staticmethod
+    def _extend(sa: Any, col: str, items: list) -> None:
+        buf = sa.extra_model_outputs.get(col)
+        if buf is None:
+            sa.extra_model_outputs[col] = InfiniteLookbackBuffer(items)
+        else:
+            buf.data.extend(items)
+
+    def _callback(self, which: str, i: int) -> None:
+        self.r._make_on_episode_callback(which, i, self.r._ongoing_episodes)
+
+    # ------------------------------------------------------------------------------------------- the loop
+
+    def run(self, num_timesteps: int, force_reset: bool) -> list:
+        # RLlib's forward_exploration/inference switch a module in training mode to eval mode and back on every call
+        # (a walk over all submodules, 6 % of sampling): switch once for the whole call instead.
+        training = [m for m in self.r.module.values() if getattr(m, "training", False)]
+        for m in training:
+            m.eval()
+        try:
+            return self._run(num_timesteps, force_reset)
+        finally:
+            for m in training:
+                m.train()
+
+    def _run(self, num_timesteps: int, force_reset: bool) -> list:
+        np, r = self.np, self.r
+        if force_reset or r._needs_initial_reset:
+            r._reset_envs_and_episodes(self.explore)
+        by_env = r.config.count_steps_by == "env_steps"
+        steps = max(2, -(-num_timesteps // (self.n if by_env else self.n * self.a)) + 2)
+        bufs = self.bufs = _Buffers(steps, self.n, self.a)
+        self.columns: dict[str, list[str]] = {}
+        obs_dim = self.env.last_obs.shape[-1]
+        bufs.column("obs", (obs_dim,), self.env.last_obs.dtype)
+        self._begin(0)
+        k = 0
+        while (self.env_steps if by_env else self.agent_steps) < num_timesteps:
+            bufs.ensure(k)
+            active = ~self.env._needs_reset
+            actions = self._act(k, active, bufs) if active.any() else np.zeros((self.n, self.a), np.int64)
+            out = self._step(actions)
+            if out is None:  # the env failed and was re-created: drop the running games, as RLlib does
+                r._reset_envs_and_episodes(self.explore)
+                self.env_steps = self.agent_steps = 0
+                self._begin(k)
+                continue
+            bufs.arrays["obs"][k] = out.obs
+            bufs.column("rewards", (), out.rewards.dtype)[k] = out.rewards
+            self.obs = out.obs
+            stepped = ~out.resetting
+            n_stepped = int(stepped.sum())
+            self.env_steps += n_stepped
+            self.agent_steps += n_stepped * self.a
+            done = (out.terminated | out.truncated) & stepped
+            for mid, e_idx, _ in self._rows(active) if n_stepped else []:
+                self.counts[("module", mid)] += len(e_idx)
+            self.counts[None] += n_stepped
+            for i in np.flatnonzero(out.resetting | done):
+                if out.resetting[i]:
+                    self._started(i, k)
+                else:
+                    self._ended(i, k, bool(out.terminated[i]), bool(out.truncated[i]), out.final_infos.get(int(i)))
+            k += 1
+        for i in range(self.n):
+            self._append(i, k, False, False, None)
+        return self._finish()
+
+    def _started(self, i: int, k: int) -> None:
+        """Env ``i`` was reset at step ``k``: the new episode's first observation, initial LSTM state, modules."""
+        ep = self.r._ongoing_episodes[i]
+        ep.add_env_reset(observations=dict(zip(self.agents, self.obs[i], strict=True)), infos={})
+        self._read_modules(i, ep)
+        if self.state is not None:
+            for key, v in self.state.items():
+                v[i] = self.initial[key]
+        self.seg_start[i] = k + 1
+        self._callback("on_episode_start", i)
+
+    def _ended(self, i: int, k: int, te: bool, tr: bool, final_info: Any) -> None:
+        """Env ``i``'s game ended at step ``k``: finish its episode, as RLlib does, and start the next one."""
+        r = self.r
+        self._append(i, k + 1, te, tr, final_info)
+        ep = r._ongoing_episodes[i]
+        self.counts["__episodes__"] += 1
+        self._callback("on_episode_end", i)
+        r._prune_zero_len_sa_episodes(ep)
+        self.done.append(ep)
+        r._new_episode(i, r._ongoing_episodes)
+
+    def _finish(self) -> list:
+        """Hand back the finished episodes and the chunks of the running ones; cut the running ones to go on."""
+        r = self.r
+        pending = r.__dict__.setdefault("_pending_counts", Counter())
+        pending.update(self.counts)
+        for aid in self.agents:
+            pending[("agent", str(aid))] += self.env_steps
+        if self.env_steps:
+            r._log_env_steps(metric=r._metrics_num_env_steps_sampled, num_steps=self.env_steps)
+        for ep in self.done:
+            ep.to_numpy()
+        r._done_episodes_for_metrics.extend(self.done)
+        going_on = [ep.cut(len_lookback_buffer=r.config.episode_lookback_horizon) for ep in r._ongoing_episodes]
+        chunks = []
+        for ep in r._ongoing_episodes:
+            if ep.env_t == 0:
+                continue
+            ep.validate()
+            r._ongoing_episodes_for_metrics[ep.id_].append(ep)
+            r._prune_zero_len_sa_episodes(ep)
+            chunks.append(ep.to_numpy())
+        r._ongoing_episodes = going_on
+        r._cached_to_module = None
+        return self.done + chunks

@@ -308,6 +308,12 @@ class ResourcesConfig(_Section):
     num_env_runners: int = Field(2, ge=0, description="Remote env runner actors (0: sample in the driver).")
     num_envs_per_env_runner: int = Field(32, ge=1, description="Games each env runner steps in turn.")
     num_cpus_per_env_runner: float = Field(1, gt=0, description="CPUs Ray reserves per env runner.")
+    sampler: Literal["auto", "array", "rllib"] = Field(
+        "auto",
+        description="How env runners sample: `array` (all cars of all arenas as arrays, one forward pass per module "
+        "per step; batched backend only), `rllib` (RLlib's per-item connectors and episodes; same batches), `auto` "
+        "(array wherever the env's backend is batched).",
+    )
     num_learners: int = Field(0, ge=0, description="Remote learner actors (0: learn in the driver).")
     num_gpus_per_learner: float = Field(0, ge=0, description="GPUs per learner (0: CPU).")
     sample_timeout_s: float = Field(
@@ -774,6 +780,22 @@ class TrainConfig(_Section):
                 )
         if problems:
             raise ValueError("; ".join(problems))
+        return self
+
+    @model_validator(mode="after")
+    def _sampler(self) -> TrainConfig:
+        if self.resources.sampler != "array":
+            return self
+        envs = [("env", self.env)]
+        if self.curriculum.enabled:
+            stages = self.curriculum.stages
+            envs += [(f"curriculum.stages[{i}] ({st.name})", self.stage_env(i)) for i, st in enumerate(stages)]
+        rlgym = [where for where, env in envs if env.resolved_backend != "batched"]
+        if rlgym:
+            raise ValueError(
+                f"resources.sampler=array needs the batched env backend, but {', '.join(rlgym)} resolve(s) to the "
+                "rlgym backend; set resources.sampler=auto (array where possible) or rllib"
+            )
         return self
 
     def stage_env(self, index: int) -> EnvConfig:

@@ -22,7 +22,9 @@ from ray.rllib.env.multi_agent_env_runner import MultiAgentEnvRunner
 from ray.rllib.env.vector.registration import make_vec
 
 from rl_bot.compat import (
+    ArraySampling,
     LocalSampleCounts,
+    array_sampling_problems,
     installed_env,
     module_to_env_pipeline,
     ongoing_episode_ids,
@@ -50,13 +52,14 @@ def make_vector_env(env_cfg: EnvConfig, num_envs: int, seed: int, worker_index: 
     return make_vec(_GYM_ID, num_envs=num_envs, vectorization_mode=gym.envs.registration.VectorizeMode.SYNC)
 
 
-class RLBotEnvRunner(LocalSampleCounts, MultiAgentEnvRunner):
+class RLBotEnvRunner(LocalSampleCounts, ArraySampling, MultiAgentEnvRunner):
     """RLlib's multi-agent env runner with rl-bot's env factory and opponent mapping (module docstring).
 
     Without a stage it plays the top-level ``env`` and, once a league plan arrives, the league's opponents; with
     none, self-play. It also replaces two module-to-env connector pieces with dict-indexed versions
     (:func:`rl_bot.compat.use_indexed_pieces`, same output) and counts sampled steps locally
-    (:class:`~rl_bot.compat.LocalSampleCounts`).
+    (:class:`~rl_bot.compat.LocalSampleCounts`). With ``resources.sampler`` ``array`` or ``auto`` it samples
+    batched-backend envs through :class:`~rl_bot.compat.ArraySampling` (same episodes, no per-item connectors).
     """
 
     #: swap in the dict-indexed module-to-env pieces (:func:`rl_bot.compat.use_indexed_pieces`, same output)
@@ -70,6 +73,20 @@ class RLBotEnvRunner(LocalSampleCounts, MultiAgentEnvRunner):
         pipeline = module_to_env_pipeline(self)
         if self.INDEXED_CONNECTORS and pipeline is not None:
             use_indexed_pieces(pipeline)
+        if self.sampler != "rllib" and self.module is not None:
+            problems = array_sampling_problems(self)
+            if problems:
+                raise ValueError(f"resources.sampler={self.sampler} cannot be used: {'; '.join(problems)}")
+
+    @property
+    def sampler(self) -> str:
+        """``resources.sampler``: ``array``, ``rllib`` or ``auto``."""
+        return str(self.config.env_config.get("sampler", "rllib"))
+
+    def use_array_sampling(self) -> bool:
+        """Whether ``sample(num_timesteps=...)`` takes the array path: the sampler allows it and the env steps from
+        arrays (the batched backend)."""
+        return self.sampler != "rllib" and hasattr(getattr(self.env, "unwrapped", None), "step_arrays")
 
     # ------------------------------------------------------------------------------------------- env
 
@@ -122,6 +139,7 @@ class RLBotEnvRunner(LocalSampleCounts, MultiAgentEnvRunner):
             "stage": self.stage["name"] if self.stage else None,
             "team_size": self.env_config.team_size,
             "backend": self.env_config.resolved_backend,
+            "sampler": "array" if self.use_array_sampling() else "rllib",
             "opponents": self.opponents,
             "num_envs": self.num_envs,
             "league": self.league.book.status() if self.league.plan is not None else None,

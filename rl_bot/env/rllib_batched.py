@@ -8,7 +8,7 @@ with numpy.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import gymnasium as gym
 import numpy as np
@@ -19,6 +19,17 @@ from rl_bot.config import EnvConfig
 from rl_bot.env.batched import OBS_SIZE, BatchedGame
 from rl_bot.env.game import NUM_ACTIONS
 from rl_bot.env.rllib_env import SUMMARY_KEY, derive_seed, done_dicts
+
+
+class ArrayStep(NamedTuple):
+    """One step of all arenas as arrays (:meth:`BatchedRocketLeagueVectorEnv.step_arrays`)."""
+
+    obs: np.ndarray  #: (num_envs, cars, OBS_SIZE): next observations, or the new game's first for reset arenas
+    rewards: np.ndarray  #: (num_envs, cars)
+    terminated: np.ndarray  #: (num_envs,) a goal ended the game
+    truncated: np.ndarray  #: (num_envs,) a timeout ended the game
+    resetting: np.ndarray  #: (num_envs,) the arena was reset instead of stepped (its game ended the step before)
+    final_infos: dict[int, dict[str, Any]]  #: arena -> every car's info dict, for the games that ended this step
 
 
 class ArenaView(MultiAgentEnv):
@@ -54,7 +65,7 @@ class BatchedRocketLeagueVectorEnv(VectorMultiAgentEnv):
         self.single_action_space = gym.spaces.Dict(self.single_action_spaces)
         self._needs_reset = np.zeros(num_envs, bool)
         self._seeded = False
-        self._no_info = [{} for _ in range(num_envs)]
+        self.last_obs = np.zeros((num_envs, len(self.agents), OBS_SIZE), np.float32)
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         if seed is not None or not self._seeded:
@@ -64,32 +75,44 @@ class BatchedRocketLeagueVectorEnv(VectorMultiAgentEnv):
         for i in range(self.num_envs):
             self.game.reset(i)
         self._needs_reset[:] = False
-        return self._obs_dicts(self.game.observations()), [{} for _ in range(self.num_envs)]
+        self.last_obs = self.game.observations()
+        return self._obs_dicts(self.last_obs), [{} for _ in range(self.num_envs)]
 
-    def step(self, actions: list[dict[str, Any]]):
-        game, agents = self.game, self.agents
+    def step_arrays(self, actions: np.ndarray) -> ArrayStep:
+        """One step of every arena from an ``(num_envs, cars)`` action array (cars in :attr:`agents` order).
+
+        Arenas whose game ended on the previous step are reset instead (their actions are ignored and their
+        ``resetting`` flag is set): next-step auto-reset, as in :meth:`step`. The array sampler
+        (:class:`rl_bot.compat.ArraySampling`) calls this; :meth:`step` is the dict form RLlib's sampler uses.
+        """
+        game = self.game
         resetting = self._needs_reset.copy()
         for i in np.flatnonzero(resetting):
             game.reset(i)
+        rewards, terminated, truncated = game.step(actions, ~resetting)
+        self.last_obs = game.observations()
+        done = terminated | truncated
+        seconds = self.env_cfg.step_seconds
+        final_infos = {int(i): {SUMMARY_KEY: game.stats[i].as_info(seconds)} for i in np.flatnonzero(done)}
+        self._needs_reset = done
+        return ArrayStep(self.last_obs, rewards, terminated, truncated, resetting, final_infos)
+
+    def step(self, actions: list[dict[str, Any]]):
+        agents = self.agents
         act = np.zeros((self.num_envs, len(agents)), np.int64)
         for i, a in enumerate(actions):
             if a:
                 act[i] = [a[aid] for aid in agents]
-        rewards, terminated, truncated = game.step(act, ~resetting)
-        obs = self._obs_dicts(game.observations())
+        out = self.step_arrays(act)
+        obs = self._obs_dicts(out.obs)
         rew_l, term_l, trunc_l, info_l = [], [], [], []
         for i in range(self.num_envs):
-            te, tr = bool(terminated[i]), bool(truncated[i])
-            rew_l.append(dict(zip(agents, rewards[i].tolist(), strict=True)))
-            term, trunc = done_dicts(agents, te, tr)
+            rew_l.append(dict(zip(agents, out.rewards[i].tolist(), strict=True)))
+            term, trunc = done_dicts(agents, bool(out.terminated[i]), bool(out.truncated[i]))
             term_l.append(term)
             trunc_l.append(trunc)
-            if te or tr:
-                summary = game.stats[i].as_info(self.env_cfg.step_seconds)
-                info_l.append({a: {SUMMARY_KEY: summary} for a in agents})
-            else:
-                info_l.append({})
-        self._needs_reset = terminated | truncated
+            info = out.final_infos.get(i)
+            info_l.append({a: dict(info) for a in agents} if info is not None else {})
         return obs, rew_l, term_l, trunc_l, info_l
 
     def _obs_dicts(self, obs: np.ndarray) -> list[dict[str, np.ndarray]]:

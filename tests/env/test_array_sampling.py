@@ -1,0 +1,215 @@
+"""The array sampler (``resources.sampler=array``, rl_bot.compat.ArraySampling) against RLlib's own sampling path:
+with the same seeds both must hand the learner the same data, bit for bit.
+
+Compared: every sampled episode whole (observations, actions, rewards, infos, terminated/truncated flags, extra
+model outputs with LSTM states, step bookkeeping) over several ``sample()`` calls (so episodes continue across calls),
+the learner connector's batch for the last call (state-in at sequence starts, advantages and value targets after
+GAE), and the league's game records. Cases: 1v1 and 2v2, LSTM and feed-forward, with and without the league (rule
+bot and a snapshot slot drawn per round, self-play share).
+"""
+
+import copy
+
+import numpy as np
+import pytest
+from ray.rllib.utils.metrics import (
+    NUM_AGENT_STEPS_SAMPLED,
+    NUM_ENV_STEPS_SAMPLED,
+    NUM_EPISODES,
+    NUM_MODULE_STEPS_SAMPLED,
+)
+
+from rl_bot.algo import build_ppo_config
+from rl_bot.config import ConfigError, load_config
+from rl_bot.env.batched import BatchedGame
+from rl_bot.env.rllib_env import episode_summary
+from rl_bot.runner import RLBotEnvRunner
+
+TINY = [
+    "resources.num_env_runners=0",
+    "resources.num_envs_per_env_runner=3",
+    "model.fcnet_hiddens=[16]",
+    "model.lstm_cell_size=8",
+    "model.max_seq_len=5",
+    "env.no_touch_timeout_s=1",
+    "env.game_timeout_s=2",
+    "run.seed=4",
+    "ppo.train_batch_size=60",
+    "ppo.minibatch_size=30",
+]
+LEAGUE = ["league.enabled=true", "league.opponents=[rule]"]
+SKIP = {"id_", "_start_time", "_last_step_time", "multi_agent_episode_id", "agent_to_module_mapping_fn"}
+
+
+def flatten(x, out, path=""):
+    """Every leaf of an episode state / batch under its path; arrays as (dtype, shape, bytes)."""
+    if isinstance(x, dict):
+        for k in sorted(x, key=str):
+            if k not in SKIP:
+                flatten(x[k], out, f"{path}/{k}")
+    elif isinstance(x, list | tuple):
+        out[path + "#len"] = len(x)
+        for i, v in enumerate(x):
+            flatten(v, out, f"{path}[{i}]")
+    elif isinstance(x, np.ndarray):
+        out[path] = (x.dtype.str, x.shape, x.tobytes())
+    elif hasattr(x, "lookback") and hasattr(x, "data"):  # InfiniteLookbackBuffer
+        flatten({"data": x.data, "lookback": x.lookback, "finalized": x.finalized}, out, path)
+    else:
+        out[path] = (type(x).__name__, repr(x))
+    return out
+
+
+def episode_leaves(e):
+    state = e.get_state()
+    state["agent_episodes"] = {a: sa.get_state() for a, sa in e.agent_episodes.items()}
+    state["env_t_to_agent_t"] = {a: b.get_state() for a, b in e.env_t_to_agent_t.items()}
+    return flatten(state, {})
+
+
+@pytest.fixture
+def goals_now_and_then(monkeypatch):
+    """Random play scores almost never: end a game as a goal every 23rd step of the batched game (both paths see
+    the same), so terminated episodes are compared too, not only timeouts."""
+    real = BatchedGame.step
+
+    def step(self, actions, active=None):
+        rewards, terminated, truncated = real(self, actions, active)
+        self._calls = getattr(self, "_calls", 0) + 1
+        if self._calls % 23 == 0:
+            i = int(np.flatnonzero(active if active is not None else np.ones(self.n, bool))[0])
+            terminated[i], truncated[i] = True, False
+            self.stats[i].end = "goal"
+        return rewards, terminated, truncated
+
+    monkeypatch.setattr(BatchedGame, "step", step)
+
+
+def sample_with(sampler, overrides, league_plan, calls=3, timesteps=120):
+    cfg = load_config(None, [*TINY, *overrides, f"resources.sampler={sampler}"])
+    ppo = build_ppo_config(cfg)
+    runner = RLBotEnvRunner(config=ppo)  # seeds torch and the envs the same way each time
+    assert runner.use_array_sampling() == (sampler == "array")
+    games = []
+    try:
+        if league_plan:
+            # what set_league_plan does, with the snapshot's weights from here instead of the league actor:
+            # main's initial weights, jittered
+            side = runner.league
+            main_state = runner.module["main"].get_state()
+            weights = {k: (a := np.asarray(v)) + 0.05 * np.sign(a) for k, v in main_state.items()}
+            side.book.set_plan(league_plan, lambda member: weights)
+            side.book.load_idle(runner._load_slot)
+
+            def flush():  # the league actor's part: keep the records here
+                games.extend([*side.games, ("self-play", side.selfplay)])
+                side.games, side.selfplay = [], 0
+
+            side.flush = flush
+        samples = [runner.sample(num_timesteps=timesteps, explore=True) for _ in range(calls)]
+        counts = {
+            key: runner.metrics.peek(key, default=None)
+            for key in (NUM_ENV_STEPS_SAMPLED, NUM_EPISODES, (NUM_AGENT_STEPS_SAMPLED, "blue-0"))
+        }
+        counts["modules"] = runner.metrics.peek(NUM_MODULE_STEPS_SAMPLED, default={})
+        learner = ppo.build_learner(spaces=runner.get_spaces())
+        batch = learner._learner_connector(
+            rl_module=learner.module,
+            batch={},
+            episodes=copy.deepcopy(samples[-1]),
+            shared_data={},
+            metrics=learner.metrics,
+        )
+    finally:
+        runner.stop()
+    return samples, batch, games, counts
+
+
+CASES = {
+    "1v1-lstm-self-play": ([], None),
+    "2v2-lstm-league": (
+        ["env.team_size=2", *LEAGUE],
+        {
+            "module_probs": {"main": 0.3, "rule": 0.35, "opp_0": 0.35},
+            "module_members": {"rule": "rule", "opp_0": "snap-1"},
+            "round_steps": 1,
+            "actor": "-",
+            "namespace": "-",
+        },
+    ),
+    "2v2-feedforward-self-play": (["env.team_size=2", "model.use_lstm=false"], None),
+    "1v1-feedforward-league": (
+        ["model.use_lstm=false", *LEAGUE],
+        {
+            "module_probs": {"main": 0.5, "rule": 0.5},
+            "module_members": {"rule": "rule"},
+            "actor": "-",
+            "namespace": "-",
+        },
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_array_sampler_hands_the_learner_exactly_what_rllibs_sampler_does(case, goals_now_and_then):
+    overrides, plan = CASES[case]
+    stock, stock_batch, stock_games, stock_counts = sample_with("rllib", overrides, plan)
+    array, array_batch, array_games, array_counts = sample_with("array", overrides, plan)
+
+    ends = {episode_summary(e)["end"] for call in stock for e in call if e.is_done}
+    assert {"goal", "no_touch"} <= ends  # terminated and truncated games both compared
+    assert sum(e.env_t_started > 0 for e in stock[-1]) > 0  # episodes continued from an earlier call
+    for n, (mine, theirs) in enumerate(zip(array, stock, strict=True)):
+        assert len(mine) == len(theirs), f"call {n}"
+        for a, b in zip(mine, theirs, strict=True):
+            leaves_a, leaves_b = episode_leaves(a), episode_leaves(b)
+            differ = sorted(k for k in leaves_a.keys() | leaves_b.keys() if leaves_a.get(k) != leaves_b.get(k))
+            assert not differ, f"call {n}: {differ[:5]}"
+    assert flatten(array_batch, {}) == flatten(stock_batch, {})
+    assert {"advantages", "value_targets"} <= set(stock_batch["main"])
+    assert array_games == stock_games
+    assert array_counts == stock_counts
+    if plan:
+        played = {e.module_for(a) for call in stock for e in call for a in e.agent_episodes}
+        assert played == set(plan["module_probs"])  # main, the rule bot and the snapshot slot all played
+        assert any(isinstance(g, dict) for g in stock_games)
+
+
+def test_the_batched_backend_samples_through_arrays_by_default_and_rlgym_through_rllib():
+    for backend, array in (("batched", True), ("rlgym", False)):
+        cfg = load_config(None, [*TINY, f"env.backend={backend}"])
+        runner = RLBotEnvRunner(config=build_ppo_config(cfg))
+        try:
+            assert runner.use_array_sampling() is array
+            episodes = runner.sample(num_timesteps=30, explore=True)
+            assert sum(e.env_steps() for e in episodes) >= 30
+        finally:
+            runner.stop()
+
+
+def test_the_array_sampler_with_the_rlgym_backend_is_a_config_error():
+    with pytest.raises(ConfigError, match="resources.sampler=array needs the batched env backend"):
+        load_config(None, ["resources.sampler=array", "env.backend=rlgym"])
+
+
+def test_the_array_sampler_refuses_what_it_would_skip():
+    """Custom connector pieces and per-step episode callbacks would silently not run on the array path."""
+    from ray.rllib.callbacks.callbacks import RLlibCallback
+    from ray.rllib.connectors.env_to_module import FlattenObservations
+
+    from rl_bot.compat import array_sampling_problems
+
+    class PerStep(RLlibCallback):
+        def on_episode_step(self, **kwargs):
+            pass
+
+    runner = RLBotEnvRunner(config=build_ppo_config(load_config(None, TINY)))
+    try:
+        assert array_sampling_problems(runner) == []
+        runner._callbacks.append(PerStep())
+        runner._env_to_module.connectors.insert(0, FlattenObservations())
+        problems = array_sampling_problems(runner)
+        assert any("PerStep defines on_episode_step" in p for p in problems)
+        assert any("FlattenObservations" in p for p in problems)
+    finally:
+        runner.stop()
