@@ -139,22 +139,47 @@ def bench_env_batched(cfg: TrainConfig, seconds: float, seed: int = 0) -> float 
     return rate
 
 
-def bench_sampling(cfg: TrainConfig, seconds: float) -> float:
-    """Agent-steps/s of one env runner in this process: real module, connectors and episodes, no learning."""
+def bench_sampling(cfg: TrainConfig, seconds: float) -> dict[str, float]:
+    """Agent-steps/s of one env runner in this process (real module, no learning), per sampling path:
+    ``rllib`` (RLlib's connectors and episodes) and, where the env allows it, ``array``
+    (:class:`rl_bot.compat.ArraySampling`).
+
+    Each ``sample()`` call takes what one env runner samples per training iteration (``train_batch_size`` over
+    the env runners). The paths' runners take turns, one call each, for ``seconds`` each in all, so both see the
+    same machine; figures are medians over the calls.
+    """
+    import torch
+
     from rl_bot.algo import build_ppo_config
     from rl_bot.runner import RLBotEnvRunner
 
-    runner = RLBotEnvRunner(config=build_ppo_config(cfg))
-    step_chunk = 20 * cfg.resources.num_envs_per_env_runner
-    runner.sample(num_timesteps=step_chunk, explore=True)
-
-    def chunk() -> int:
-        episodes = runner.sample(num_timesteps=step_chunk, explore=True)
-        return sum(e.agent_steps() for e in episodes)
-
-    rate = _median_rate(chunk, seconds)
-    runner.stop()
-    return rate
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # one core, as an env runner actor has
+    runners = {}
+    try:
+        for sampler in ("rllib", "array"):
+            if sampler == "array" and cfg.env.resolved_backend != "batched":
+                continue
+            data = cfg.to_plain()
+            data["resources"]["sampler"] = sampler
+            runner = RLBotEnvRunner(config=build_ppo_config(validate_config(data, "bench")))
+            runner.sample(num_timesteps=2 * runner.num_envs, explore=True)  # reset, first forward passes
+            runners[sampler] = runner
+        per_call = max(1, cfg.ppo.train_batch_size // max(1, cfg.resources.num_env_runners))
+        rates: dict[str, list[float]] = {k: [] for k in runners}
+        spent = dict.fromkeys(runners, 0.0)
+        while min(spent.values()) < seconds or min(len(r) for r in rates.values()) < 3:
+            for sampler, runner in runners.items():
+                t0 = time.perf_counter()
+                episodes = runner.sample(num_timesteps=per_call, explore=True)
+                dt = time.perf_counter() - t0
+                spent[sampler] += dt
+                rates[sampler].append(sum(e.agent_steps() for e in episodes) / dt)
+    finally:
+        for runner in runners.values():
+            runner.stop()
+        torch.set_num_threads(threads)
+    return {k: statistics.median(v) for k, v in rates.items()}
 
 
 class PeakMemory:
@@ -203,7 +228,11 @@ def iterations_per_hour(history: list[dict[str, float]]) -> float:
 
 
 def bench_train(
-    cfg: TrainConfig, iterations: int, num_env_runners: int | None = None, league: bool | None = None
+    cfg: TrainConfig,
+    iterations: int,
+    num_env_runners: int | None = None,
+    league: bool | None = None,
+    sampler: str | None = None,
 ) -> dict[str, float]:
     """Real PPO iterations on local Ray (MLflow off, temp outputs); medians of all iterations but the first.
 
@@ -225,6 +254,8 @@ def bench_train(
             data["resources"]["num_env_runners"] = num_env_runners
         if league is not None:
             data["league"]["enabled"] = league
+        if sampler is not None:
+            data["resources"]["sampler"] = sampler
         bench_cfg = validate_config(data, "bench")
         with PeakMemory() as mem:
             summary = run(TrainPlan(bench_cfg, Path(tmp) / "run", None, run_name="bench"), quiet=True)
@@ -236,6 +267,7 @@ def bench_train(
     return {
         "num_env_runners": bench_cfg.resources.num_env_runners,
         "league": bench_cfg.league.enabled,
+        "sampler": sampler_path(bench_cfg),
         "league_time_s": med("perf/league_time_s") if bench_cfg.league.enabled else 0.0,
         "agent_steps_per_s": med("perf/agent_steps_per_s"),
         "iteration_time_s": med("perf/iteration_time_s"),
@@ -249,13 +281,19 @@ def bench_train(
     }
 
 
+def sampler_path(cfg: TrainConfig) -> str:
+    """The sampling path the env runners take for the top-level env: ``array`` or ``rllib``."""
+    return "array" if cfg.resources.sampler != "rllib" and cfg.env.resolved_backend == "batched" else "rllib"
+
+
 def describe(cfg: TrainConfig) -> str:
     """One line naming the measured config."""
     r, p = cfg.resources, cfg.ppo
     model = f"LSTM {cfg.model.lstm_cell_size}" if cfg.model.use_lstm else "feed-forward"
     return (
         f"{cfg.env.team_size}v{cfg.env.team_size}, tick skip {cfg.env.tick_skip}, backend "
-        f"{cfg.env.resolved_backend}, {list(cfg.model.fcnet_hiddens)} + {model}, {r.num_env_runners} env runners x "
+        f"{cfg.env.resolved_backend}, sampler {sampler_path(cfg)}, {list(cfg.model.fcnet_hiddens)} + {model}, "
+        f"{r.num_env_runners} env runners x "
         f"{r.num_envs_per_env_runner} envs, batch {p.train_batch_size} env steps "
         f"({p.train_batch_size * 2 * cfg.env.team_size} agent steps), minibatch {p.minibatch_size}, "
         f"{p.num_epochs} epoch(s)"
@@ -271,6 +309,7 @@ def run_bench(
     markdown: Path | None = None,
     command: str = "rl-bot bench",
     league_compare: bool = False,
+    sampler_compare: bool = False,
 ) -> dict:
     """Measure every layer, print a markdown table, optionally append it to ``markdown``."""
     out: dict = {
@@ -291,9 +330,16 @@ def run_bench(
                 "",
             )
         )
-    rows.append(
-        (f"sampling only: 1 env runner ({cfg.env.resolved_backend}), module + connectors, 1 core", out["sampling"], "")
-    )
+    per_call = cfg.ppo.train_batch_size // max(1, cfg.resources.num_env_runners)
+    names = {
+        "rllib": "RLlib's connectors and episodes",
+        "array": "array path (one forward pass per module per step)",
+    }
+    for sampler, rate in out["sampling"].items():
+        note = f"{per_call:,} env steps per `sample()` call, the paths taking turns"
+        if sampler == "array" and "rllib" in out["sampling"]:
+            note += f"; {rate / out['sampling']['rllib']:.2f}x RLlib's path"
+        rows.append((f"sampling only: 1 env runner ({cfg.env.resolved_backend}), {names[sampler]}, 1 core", rate, note))
     if not skip_train:
         counts = range(1, cfg.resources.num_env_runners + 1) if scaling else [cfg.resources.num_env_runners]
         out["train"] = [bench_train(cfg, train_iterations, k) for k in counts if k >= 1] or [
@@ -303,8 +349,14 @@ def run_bench(
             # The same run with the league switched the other way, for the ratio (same machine, same minutes).
             other = bench_train(cfg, train_iterations, league=not cfg.league.enabled)
             out["train"].append(other)
+        if sampler_compare:
+            # The same run on the other sampling path, right after.
+            other_path = "rllib" if sampler_path(cfg) == "array" else "array"
+            out["train"].append(bench_train(cfg, train_iterations, sampler=other_path))
         for t in out["train"]:
             name = f"end-to-end training, {t['num_env_runners']} env runner(s)"
+            if sampler_compare:
+                name += f", {t['sampler']} sampler"
             note = ""
             if league_compare:
                 name += f", league {'on' if t['league'] else 'off'}"
@@ -328,9 +380,21 @@ def run_bench(
                 )
             )
     footer = []
+    if sampler_compare and not skip_train:
+        last = out["train"][-1]
+        same = next(t for t in out["train"][:-1] if t["num_env_runners"] == last["num_env_runners"])
+        by_path = {t["sampler"]: t for t in (same, last)}
+        if {"array", "rllib"} <= set(by_path):
+            out["sampler_speedup"] = by_path["array"]["agent_steps_per_s"] / by_path["rllib"]["agent_steps_per_s"]
+            footer += [
+                f"End to end the array sampler runs {out['sampler_speedup']:.2f}x RLlib's sampling path "
+                f"({by_path['array']['agent_steps_per_s']:,.0f} vs {by_path['rllib']['agent_steps_per_s']:,.0f} "
+                "agent-steps/s, one run after the other).",
+                "",
+            ]
     if league_compare and not skip_train:
         # the league-switched run against the run at the same env runner count (the scaling runs use fewer)
-        other = out["train"][-1]
+        other = out["train"][-2 if sampler_compare else -1]
         same = next(t for t in out["train"][:-1] if t["num_env_runners"] == other["num_env_runners"])
         on, off = (same, other) if same["league"] else (other, same)
         out["league_cost"] = 1.0 - on["iterations_per_hour"] / off["iterations_per_hour"]
@@ -339,7 +403,7 @@ def run_bench(
             if on["evaluations"]
             else "no periodic evaluation finished in these iterations (use more --iterations to include it)"
         )
-        footer = [
+        footer += [
             f"League on runs {on['iterations_per_hour'] / off['iterations_per_hour']:.2f}x league off's iterations per "
             f"hour (cost {100 * out['league_cost']:.0f} %); {evals}.",
             "",

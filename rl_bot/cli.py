@@ -184,6 +184,7 @@ def _bench(args: argparse.Namespace) -> int:
         markdown=args.markdown,
         command=command.strip(),
         league_compare=args.league_compare,
+        sampler_compare=args.sampler_compare,
     )
     return 0
 
@@ -268,6 +269,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--league-compare",
         action="store_true",
         help="also train at the configured env runners with the league switched the other way (its cost)",
+    )
+    b.add_argument(
+        "--sampler-compare",
+        action="store_true",
+        help="also train at the configured env runners on the other sampling path (array vs RLlib's)",
     )
     b.set_defaults(func=_bench)
     return parser

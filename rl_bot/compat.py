@@ -21,6 +21,7 @@ from collections.abc import Collection
 from importlib import metadata
 from typing import Any
 
+import numpy as np
 import torch
 from ray.rllib.algorithms.ppo.torch.ppo_torch_learner import PPOTorchLearner
 from ray.rllib.callbacks.utils import make_callback
@@ -489,16 +490,12 @@ class _Buffers:
         self.arrays: dict[str, Any] = {}
 
     def column(self, name: str, item_shape: tuple, dtype: Any) -> Any:
-        import numpy as np
-
         arr = self.arrays.get(name)
         if arr is None:
             arr = self.arrays[name] = np.zeros(self.shape + tuple(item_shape), dtype)
         return arr
 
     def ensure(self, step: int) -> None:
-        import numpy as np
-
         if step < self.shape[0]:
             return
         grow = self.shape[0]
@@ -507,14 +504,68 @@ class _Buffers:
             self.arrays[name] = np.concatenate([arr, np.zeros((grow, *arr.shape[1:]), arr.dtype)])
 
 
+def _numpy(t: Any) -> Any:
+    """One tensor as RLlib's ``TensorToNumpy`` piece (``convert_to_numpy``) returns it: 0-d as a Python scalar,
+    floats as float32 and signed ints as int32."""
+    if not isinstance(t, torch.Tensor):
+        return t
+    if t.dim() == 0:
+        return t.cpu().item()
+    ret = t.detach().cpu().numpy()
+    if np.issubdtype(ret.dtype, np.floating):
+        return ret.astype(np.float32, copy=False)
+    if np.issubdtype(ret.dtype, int):
+        return ret.astype(np.int32, copy=False)
+    return ret
+
+
+def _to_numpy(out: dict) -> dict:
+    """A forward pass's output as numpy (tensors, and the one level of dicts LSTM states come in)."""
+    return {k: {kk: _numpy(vv) for kk, vv in v.items()} if isinstance(v, dict) else _numpy(v) for k, v in out.items()}
+
+
+def _finalize(buf: Any) -> None:
+    """``InfiniteLookbackBuffer.finalize`` for items that are arrays, scalars or flat dicts of arrays (the array
+    path's), with numpy's stacking instead of a Python loop per item; other items RLlib's way."""
+    if buf.finalized:
+        return
+    data = buf.data
+    first = data[0] if data else None
+    if isinstance(first, dict):
+        if not all(isinstance(v, np.ndarray) for v in first.values()):
+            buf.finalize()
+            return
+        buf.data = {k: np.stack([d[k] for d in data]) for k in first}
+    elif isinstance(first, np.ndarray):
+        buf.data = np.stack(data)
+    elif data:
+        buf.data = np.array(data)
+    else:
+        buf.finalize()
+        return
+    buf.finalized = True
+
+
+def _episode_to_numpy(ep: Any) -> Any:
+    """``MultiAgentEpisode.to_numpy`` (the same buffers finalized: observations, and actions, rewards and extra
+    model outputs of agents that stepped) through :func:`_finalize`."""
+    for sa in ep.agent_episodes.values():
+        sa.validate()
+        _finalize(sa.observations)
+        if len(sa) > 0:
+            _finalize(sa.actions)
+            _finalize(sa.rewards)
+            for buf in sa.extra_model_outputs.values():
+                _finalize(buf)
+    return ep
+
+
 class ArrayRollout:
     """One ``sample(num_timesteps=...)`` call of an :class:`ArraySampling` runner (see the section comment)."""
 
     STATE = "state_out"
 
     def __init__(self, runner: Any, explore: bool):
-        import numpy as np
-
         self.r = runner
         self.explore = explore
         self.env = runner.env.unwrapped
@@ -528,13 +579,12 @@ class ArrayRollout:
         self.counts = Counter()
         self.env_steps = 0
         self.agent_steps = 0
-        self.np = np
 
     # ------------------------------------------------------------------------------------------- set-up
 
     def _begin(self, step: int) -> None:
         """Read where every env stands from the runner's ongoing episodes: observations, LSTM states, modules."""
-        np, r = self.np, self.r
+        r = self.r
         self.obs = np.array(self.env.last_obs, copy=True)
         self.seg_start = np.full(self.n, step)
         self.env_mods: list[list[str]] = [[] for _ in range(self.n)]
@@ -567,7 +617,6 @@ class ArrayRollout:
 
     def _state_rows(self, mid: str | None = None) -> Any:
         """The (envs, cars, ...) LSTM state arrays, made from the first stateful module's initial state."""
-        np = self.np
         if self.state is None:
             mid = mid or next(m for m, s in self.stateful.items() if s)
             init = convert_to_numpy(self.r.module[mid].get_initial_state())
@@ -582,19 +631,19 @@ class ArrayRollout:
         key = (active.tobytes(), tuple(tuple(m) for m in self.env_mods))
         if key != self.plan_key:
             rows: dict[str, tuple[list[int], list[int]]] = {}
-            for i in self.np.flatnonzero(active):
+            for i in np.flatnonzero(active):
                 mods = self.env_mods[i]
                 for j in self.order:
                     e_idx, a_idx = rows.setdefault(mods[j], ([], []))
                     e_idx.append(int(i))
                     a_idx.append(j)
-            self.plan = [(mid, self.np.array(e), self.np.array(a)) for mid, (e, a) in rows.items()]
+            self.plan = [(mid, np.array(e), np.array(a)) for mid, (e, a) in rows.items()]
             self.plan_key = key
         return self.plan
 
     def _act(self, k: int, active: Any, bufs: _Buffers) -> Any:
         """Forward passes for the active envs' cars at step ``k``; returns the (envs, cars) actions."""
-        np, r = self.np, self.r
+        r = self.r
         actions = np.zeros((self.n, self.a), np.int64)
         outs = []
         with torch.no_grad(), r.metrics.log_time(RLMODULE_INFERENCE_TIMER):
@@ -605,7 +654,7 @@ class ArrayRollout:
                 if self.stateful[mid]:
                     batch[Columns.OBS] = obs.unsqueeze(1)
                     batch[Columns.STATE_IN] = {key: torch.from_numpy(v[e_idx, a_idx]) for key, v in self.state.items()}
-                out = module.forward_exploration(batch) if self.explore else module.forward_inference(batch)
+                out = self._forward(module, batch)
                 outs.append((mid, e_idx, a_idx, module, out))
             # GetActions after all forward passes, module by module, as RLlib's module-to-env pipeline runs
             for mid, e_idx, a_idx, module, out in outs:
@@ -621,7 +670,7 @@ class ArrayRollout:
                     out[Columns.ACTIONS] = dist.sample()
                     if Columns.ACTION_LOGP not in out:
                         out[Columns.ACTION_LOGP] = dist.logp(out[Columns.ACTIONS])
-                out = convert_to_numpy(out)
+                out = _to_numpy(out)
                 timed = self.stateful[mid]
                 for col, value in out.items():
                     if col == Columns.STATE_OUT:
@@ -638,6 +687,13 @@ class ArrayRollout:
                     extra = [c for c in out if c != Columns.ACTIONS]
                     self.columns[mid] = extra[:1] + [WEIGHTS_SEQ_NO] + extra[1:] if extra else []
         return actions
+
+    def _forward(self, module: Any, batch: dict) -> dict:
+        # ``run`` put the modules in eval mode; TorchRLModule.forward_exploration/inference would call eval() (a walk
+        # over all submodules) on every call before ``_forward_exploration``/``_forward_inference``.
+        if isinstance(module, TorchRLModule) and not module.training:
+            return module._forward_exploration(batch) if self.explore else module._forward_inference(batch)
+        return module.forward_exploration(batch) if self.explore else module.forward_inference(batch)
 
     def _step(self, actions: Any) -> Any:
         """``env.step_arrays`` with RLlib's env-step failure handling (``_try_env_step``)."""
@@ -730,7 +786,7 @@ class ArrayRollout:
                 m.train()
 
     def _run(self, num_timesteps: int, force_reset: bool) -> list:
-        np, r = self.np, self.r
+        r = self.r
         if force_reset or r._needs_initial_reset:
             r._reset_envs_and_episodes(self.explore)
         by_env = r.config.count_steps_by == "env_steps"
@@ -804,7 +860,7 @@ class ArrayRollout:
         if self.env_steps:
             r._log_env_steps(metric=r._metrics_num_env_steps_sampled, num_steps=self.env_steps)
         for ep in self.done:
-            ep.to_numpy()
+            _episode_to_numpy(ep)
         r._done_episodes_for_metrics.extend(self.done)
         going_on = [ep.cut(len_lookback_buffer=r.config.episode_lookback_horizon) for ep in r._ongoing_episodes]
         chunks = []
@@ -814,7 +870,7 @@ class ArrayRollout:
             ep.validate()
             r._ongoing_episodes_for_metrics[ep.id_].append(ep)
             r._prune_zero_len_sa_episodes(ep)
-            chunks.append(ep.to_numpy())
+            chunks.append(_episode_to_numpy(ep))
         r._ongoing_episodes = going_on
         r._cached_to_module = None
         return self.done + chunks

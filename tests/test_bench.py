@@ -30,7 +30,13 @@ def test_bench_reports_every_layer_and_appends_markdown(tmp_path, capsys):
     )
     text = capsys.readouterr().out
     rates = {}
-    for name in ("physics only", "env only, rlgym components", "env only, batched (4 arenas)", "sampling only"):
+    for name in (
+        "physics only",
+        "env only, rlgym components",
+        "env only, batched (4 arenas)",
+        "sampling only: 1 env runner (batched), RLlib's connectors",
+        "sampling only: 1 env runner (batched), array path",
+    ):
         m = re.search(rf"\| {re.escape(name)}[^|]* \| ([\d,]+) \|", text)
         assert m, f"no row for {name!r} in:\n{text}"
         rates[name] = int(m.group(1).replace(",", ""))

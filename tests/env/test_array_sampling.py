@@ -164,7 +164,7 @@ def test_array_sampler_hands_the_learner_exactly_what_rllibs_sampler_does(case, 
         for a, b in zip(mine, theirs, strict=True):
             leaves_a, leaves_b = episode_leaves(a), episode_leaves(b)
             differ = sorted(k for k in leaves_a.keys() | leaves_b.keys() if leaves_a.get(k) != leaves_b.get(k))
-            assert not differ, f"call {n}: {differ[:5]}"
+            assert not differ, f"call {n}: {[(k, leaves_a.get(k), leaves_b.get(k)) for k in differ[:3]]}"
     assert flatten(array_batch, {}) == flatten(stock_batch, {})
     assert {"advantages", "value_targets"} <= set(stock_batch["main"])
     assert array_games == stock_games
