@@ -5,7 +5,7 @@ Compared: every sampled episode whole (observations, actions, rewards, infos, te
 model outputs with LSTM states, step bookkeeping) over several ``sample()`` calls (so episodes continue across calls),
 the learner connector's batch for the last call (state-in at sequence starts, advantages and value targets after
 GAE), and the league's game records. Cases: 1v1 and 2v2, LSTM and feed-forward, with and without the league (rule
-bot and a snapshot slot drawn per round, self-play share).
+bot and a snapshot slot drawn per round, self-play share), and greedy actions (``explore=False``).
 """
 
 import copy
@@ -85,7 +85,7 @@ def goals_now_and_then(monkeypatch):
     monkeypatch.setattr(BatchedGame, "step", step)
 
 
-def sample_with(sampler, overrides, league_plan, calls=3, timesteps=120):
+def sample_with(sampler, overrides, league_plan, calls=3, timesteps=120, explore=True):
     cfg = load_config(None, [*TINY, *overrides, f"resources.sampler={sampler}"])
     ppo = build_ppo_config(cfg)
     runner = RLBotEnvRunner(config=ppo)  # seeds torch and the envs the same way each time
@@ -106,7 +106,7 @@ def sample_with(sampler, overrides, league_plan, calls=3, timesteps=120):
                 side.games, side.selfplay = [], 0
 
             side.flush = flush
-        samples = [runner.sample(num_timesteps=timesteps, explore=True) for _ in range(calls)]
+        samples = [runner.sample(num_timesteps=timesteps, explore=explore) for _ in range(calls)]
         counts = {
             key: runner.metrics.peek(key, default=None)
             for key in (NUM_ENV_STEPS_SAMPLED, NUM_EPISODES, (NUM_AGENT_STEPS_SAMPLED, "blue-0"))
@@ -127,6 +127,7 @@ def sample_with(sampler, overrides, league_plan, calls=3, timesteps=120):
 
 CASES = {
     "1v1-lstm-self-play": ([], None),
+    "1v1-lstm-greedy-actions": (["explore=false"], None),
     "2v2-lstm-league": (
         ["env.team_size=2", *LEAGUE],
         {
@@ -153,8 +154,10 @@ CASES = {
 @pytest.mark.parametrize("case", list(CASES))
 def test_array_sampler_hands_the_learner_exactly_what_rllibs_sampler_does(case, goals_now_and_then):
     overrides, plan = CASES[case]
-    stock, stock_batch, stock_games, stock_counts = sample_with("rllib", overrides, plan)
-    array, array_batch, array_games, array_counts = sample_with("array", overrides, plan)
+    explore = "explore=false" not in overrides
+    overrides = [o for o in overrides if o != "explore=false"]
+    stock, stock_batch, stock_games, stock_counts = sample_with("rllib", overrides, plan, explore=explore)
+    array, array_batch, array_games, array_counts = sample_with("array", overrides, plan, explore=explore)
 
     ends = {episode_summary(e)["end"] for call in stock for e in call if e.is_done}
     assert {"goal", "no_touch"} <= ends  # terminated and truncated games both compared
@@ -211,5 +214,39 @@ def test_the_array_sampler_refuses_what_it_would_skip():
         problems = array_sampling_problems(runner)
         assert any("PerStep defines on_episode_step" in p for p in problems)
         assert any("FlattenObservations" in p for p in problems)
+    finally:
+        runner.stop()
+
+
+@pytest.mark.parametrize("restart", [False, True])
+def test_an_env_step_failure_on_the_array_path_is_handled_as_rllib_handles_it(restart, monkeypatch):
+    """RLlib's rule: with restart_failed_sub_environments the env is re-created, the running games are dropped and
+    sampling goes on (the failure counted); without it the runner fails (and RLlib's runner restarts take over)."""
+    from ray.rllib.env.env_runner import NUM_ENV_STEP_FAILURES_LIFETIME
+
+    from rl_bot.env.rllib_batched import BatchedRocketLeagueVectorEnv
+
+    real, calls = BatchedRocketLeagueVectorEnv.step_arrays, []
+
+    def flaky(self, actions):
+        calls.append(1)
+        if len(calls) == 5:
+            raise OSError("arena crashed")
+        return real(self, actions)
+
+    monkeypatch.setattr(BatchedRocketLeagueVectorEnv, "step_arrays", flaky)
+    ppo = build_ppo_config(load_config(None, TINY)).fault_tolerance(restart_failed_sub_environments=restart)
+    runner = RLBotEnvRunner(config=ppo)
+    try:
+        assert runner.use_array_sampling()
+        if not restart:
+            with pytest.raises(RuntimeError, match="arena crashed"):
+                runner.sample(num_timesteps=30, explore=True)
+            return
+        episodes = runner.sample(num_timesteps=30, explore=True)
+        assert sum(e.env_steps() for e in episodes) >= 30  # counted again from the reset, as RLlib does
+        assert all(e.env_t_started == 0 for e in episodes)  # the games before the failure were dropped
+        assert runner.metrics.peek(NUM_ENV_STEP_FAILURES_LIFETIME) == 1
+        assert len(calls) > 5
     finally:
         runner.stop()
