@@ -577,8 +577,10 @@ class ArrayRollout:
         self.order = [index[aid] for aid in set(self.agents)]
         self.done: list = []
         self.counts = Counter()
-        self.env_steps = 0
+        self.env_steps = 0  # since the last reset: the loop's condition, as in RLlib
         self.agent_steps = 0
+        self.stepped = 0  # all env steps of the call, the ones before an env failure included (counted, as RLlib)
+        self.last_rows: list = []
 
     # ------------------------------------------------------------------------------------------- set-up
 
@@ -646,8 +648,9 @@ class ArrayRollout:
         r = self.r
         actions = np.zeros((self.n, self.a), np.int64)
         outs = []
+        self.last_rows = self._rows(active)
         with torch.no_grad(), r.metrics.log_time(RLMODULE_INFERENCE_TIMER):
-            for mid, e_idx, a_idx in self._rows(active):
+            for mid, e_idx, a_idx in self.last_rows:
                 module = r.module[mid]
                 obs = torch.from_numpy(self.obs[e_idx, a_idx])
                 batch: dict[str, Any] = {Columns.OBS: obs}
@@ -800,6 +803,7 @@ class ArrayRollout:
         while (self.env_steps if by_env else self.agent_steps) < num_timesteps:
             bufs.ensure(k)
             active = ~self.env._needs_reset
+            self.last_rows = []
             actions = self._act(k, active, bufs) if active.any() else np.zeros((self.n, self.a), np.int64)
             out = self._step(actions)
             if out is None:  # the env failed and was re-created: drop the running games, as RLlib does
@@ -814,8 +818,9 @@ class ArrayRollout:
             n_stepped = int(stepped.sum())
             self.env_steps += n_stepped
             self.agent_steps += n_stepped * self.a
+            self.stepped += n_stepped
             done = (out.terminated | out.truncated) & stepped
-            for mid, e_idx, _ in self._rows(active) if n_stepped else []:
+            for mid, e_idx, _ in self.last_rows:  # the rows that acted are the stepped envs' cars
                 self.counts[("module", mid)] += len(e_idx)
             self.counts[None] += n_stepped
             for i in np.flatnonzero(out.resetting | done):
@@ -856,9 +861,9 @@ class ArrayRollout:
         pending = r.__dict__.setdefault("_pending_counts", Counter())
         pending.update(self.counts)
         for aid in self.agents:
-            pending[("agent", str(aid))] += self.env_steps
-        if self.env_steps:
-            r._log_env_steps(metric=r._metrics_num_env_steps_sampled, num_steps=self.env_steps)
+            pending[("agent", str(aid))] += self.stepped
+        if self.stepped:
+            r._log_env_steps(metric=r._metrics_num_env_steps_sampled, num_steps=self.stepped)
         for ep in self.done:
             _episode_to_numpy(ep)
         r._done_episodes_for_metrics.extend(self.done)

@@ -247,6 +247,10 @@ def test_an_env_step_failure_on_the_array_path_is_handled_as_rllib_handles_it(re
         assert sum(e.env_steps() for e in episodes) >= 30  # counted again from the reset, as RLlib does
         assert all(e.env_t_started == 0 for e in episodes)  # the games before the failure were dropped
         assert runner.metrics.peek(NUM_ENV_STEP_FAILURES_LIFETIME) == 1
+        runner.flush_sampled_counts()
+        counted = runner.metrics.peek(NUM_ENV_STEPS_SAMPLED)
+        assert counted > sum(e.env_steps() for e in episodes)  # the steps before the failure were counted too
+        assert runner.metrics.peek((NUM_AGENT_STEPS_SAMPLED, "blue-0")) == counted
         assert len(calls) > 5
     finally:
         runner.stop()
