@@ -43,13 +43,17 @@ def run_dir_of_only_run(runs):
     return found[0] if len(found) == 1 else None
 
 
-def checkpoint_at_least(run_dir, iteration: int) -> bool:
+def latest_iteration(run_dir) -> int:
     for ckpt in reversed(list_checkpoints(run_dir)):
         try:
-            return read_state(ckpt).iteration >= iteration
+            return read_state(ckpt).iteration
         except ConfigError:
             continue
-    return False
+    return 0
+
+
+def checkpoint_at_least(run_dir, iteration: int) -> bool:
+    return latest_iteration(run_dir) >= iteration
 
 
 def finish(proc: subprocess.Popen, timeout: float = 400) -> tuple[int, str, str]:
@@ -72,7 +76,10 @@ def metric_values(home, run_dir, key) -> list[tuple[int, float]]:
 
 
 def test_killed_env_runner_is_restarted_counted_and_its_samples_not_double_counted(tmp_path):
-    cfg = tiny(resources={"num_env_runners": 2, "num_envs_per_env_runner": 2}, stop={"iterations": 6})
+    # No stop limit the run can reach first: a tiny iteration takes well under a second, so a run that stops after a
+    # fixed count can end before Ray has brought the killed runner back. The test stops it with Ctrl-C once the
+    # replacement has sampled two iterations.
+    cfg = tiny(resources={"num_env_runners": 2, "num_envs_per_env_runner": 2}, stop={"iterations": 100_000})
     proc, runs = start_training(tmp_path, cfg)
     try:
         run_dir = wait_for(lambda: run_dir_of_only_run(runs), 120, "the run directory")
@@ -80,25 +87,35 @@ def test_killed_env_runner_is_restarted_counted_and_its_samples_not_double_count
         before = json.loads((run_dir / ENV_RUNNERS_FILE).read_text())["env_runners"]
         victim = before[0]
         os.kill(victim["pid"], signal.SIGKILL)
+
+        def replaced():
+            try:
+                now = json.loads((run_dir / ENV_RUNNERS_FILE).read_text())["env_runners"]
+            except (OSError, json.JSONDecodeError):  # caught while the trainer rewrites it
+                return False
+            pids = {r["worker_index"]: r["pid"] for r in now}
+            return pids.get(victim["worker_index"]) not in (None, victim["pid"])
+
+        wait_for(replaced, 300, "the replacement env runner")
+        back_at = latest_iteration(run_dir)
+        wait_for(lambda: checkpoint_at_least(run_dir, back_at + 2), 300, "two iterations after the restart")
+        proc.send_signal(signal.SIGINT)
         rc, out, err = finish(proc)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
-    assert rc == 0, out[-3000:] + err[-3000:]
-    assert "stopped: stop.iterations=6" in out
-    # the restart is counted in MLflow and the replacement runner is recorded
+    assert rc == 130, out[-3000:] + err[-3000:]
+    # the restart is counted in MLflow from the iteration it happened in
     restarts = metric_values(tmp_path, run_dir, "perf/env_runner_restarts")
-    assert [s for s, _ in restarts] == [1, 2, 3, 4, 5, 6]
-    assert restarts[-1][1] >= 1 and restarts[0][1] == 0
-    after = {r["worker_index"]: r for r in json.loads((run_dir / ENV_RUNNERS_FILE).read_text())["env_runners"]}
-    assert after[victim["worker_index"]]["pid"] != victim["pid"]
+    assert [s for s, _ in restarts] == list(range(1, len(restarts) + 1))
+    assert restarts[0][1] == 0 and restarts[1][1] == 0 and restarts[-1][1] >= 1
     # every iteration sampled one train batch: nothing from the dead runner counted twice
     totals = [v for _, v in metric_values(tmp_path, run_dir, "perf/env_steps_total")]
     deltas = np.diff([0.0, *totals])
     batch = TINY["ppo"]["train_batch_size"]
     assert all(batch <= d <= 1.5 * batch for d in deltas), deltas
     _, state = latest_checkpoint(run_dir)
-    assert state.iteration == 6 and state.env_steps == int(totals[-1])
+    assert state.iteration >= back_at + 2 and state.env_steps == int(totals[state.iteration - 1])
 
 
 def test_killed_league_actor_stops_the_run_with_a_clear_error_and_the_checkpoint_resumes(tmp_path):
