@@ -802,7 +802,7 @@ class ArrayRollout:
         k = 0
         while (self.env_steps if by_env else self.agent_steps) < num_timesteps:
             bufs.ensure(k)
-            active = ~self.env._needs_reset
+            active = ~self.env.resetting_next
             self.last_rows = []
             actions = self._act(k, active, bufs) if active.any() else np.zeros((self.n, self.a), np.int64)
             out = self._step(actions)

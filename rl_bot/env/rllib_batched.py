@@ -78,6 +78,11 @@ class BatchedRocketLeagueVectorEnv(VectorMultiAgentEnv):
         self.last_obs = self.game.observations()
         return self._obs_dicts(self.last_obs), [{} for _ in range(self.num_envs)]
 
+    @property
+    def resetting_next(self) -> np.ndarray:
+        """``(num_envs,)`` bools: arenas whose game ended on the last step; the next step resets them (a copy)."""
+        return self._needs_reset.copy()
+
     def step_arrays(self, actions: np.ndarray) -> ArrayStep:
         """One step of every arena from an ``(num_envs, cars)`` action array (cars in :attr:`agents` order).
 
