@@ -9,7 +9,8 @@ export RAY_AUTH_MODE="${RAY_AUTH_MODE:-disabled}"
 # Layers point one way: the contracts in pyproject.toml ([tool.importlinter]).
 "$ROOT/.venv/bin/lint-imports" --no-cache
 set +e
-"$ROOT/.venv/bin/python" -m pytest -q "$@"
+# -X faulthandler: a crash in native code (RocketSim, torch, Ray) prints every thread's Python stack.
+"$ROOT/.venv/bin/python" -X faulthandler -m pytest -q "$@"
 rc=$?
 set -e
 if [ "$rc" -eq 5 ]; then
