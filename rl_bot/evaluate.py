@@ -218,6 +218,10 @@ class RLGymArenas:
         """Each arena's current episode stats."""
         return [g.stats for g in self.games]
 
+    def episode_stats(self, i: int) -> EpisodeStats:
+        """Arena ``i``'s current episode stats."""
+        return self.games[i].stats
+
     def seed(self, i: int, seed: Any) -> None:
         """Seed arena ``i``'s kickoff draws."""
         self.games[i].seed(seed)
@@ -287,7 +291,7 @@ def play_games(
     step_s = env_cfg.step_seconds
 
     def snap(i: int) -> None:
-        s = env.stats[i]
+        s = env.episode_stats(i)
         record.add(game_of[i], s.length * step_s, env.positions(i), env.agents, (s.goals_blue, s.goals_orange))
 
     policies: list[Any] = []  # distinct policies, by identity
@@ -305,7 +309,7 @@ def play_games(
         game_of[i], active[i] = g, True
         recording[i] = record is not None and record.wants(g)
         if recording[i]:
-            record.begin(g, *(names(g) if names is not None else ("blue", "orange")), start=env.stats[i].start)
+            record.begin(g, *(names(g) if names is not None else ("blue", "orange")), start=env.episode_stats(i).start)
             snap(i)
         for team, policy in enumerate(teams(g)):
             p = next((j for j, q in enumerate(policies) if q is policy), None)
@@ -330,9 +334,9 @@ def play_games(
             for i in np.flatnonzero(recording & active):
                 snap(i)
             for i in np.flatnonzero((term | trunc) & active):
-                results[game_of[i]] = replace(env.stats[i])
+                results[game_of[i]] = replace(env.episode_stats(i))
                 if recording[i]:
-                    record.end(game_of[i], env.stats[i].end)
+                    record.end(game_of[i], env.episode_stats(i).end)
                     recording[i] = False
                 active[i] = False
                 if started < games:

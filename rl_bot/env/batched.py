@@ -14,6 +14,7 @@ are stepped, and the state is read as arrays with ``Arena.get_gym_state()``.
 from __future__ import annotations
 
 import math
+from itertools import chain
 
 import numpy as np
 import RocketSim as rsim
@@ -116,7 +117,12 @@ class BatchedGame:
         self.prev_ball = np.zeros((self.n, 2, 3), np.float32)  # last step's ball position and velocity
         self.prev_boost = np.zeros((self.n, c), np.float32)
         self.prev_ticks = np.zeros(self.n, np.int64)
-        self.stats = [EpisodeStats() for _ in range(self.n)]
+        self._stats = [EpisodeStats() for _ in range(self.n)]
+        # the running episodes' counters, as arrays (copied into ``_stats`` when read: :meth:`episode_stats`)
+        self._length = np.zeros(self.n, np.int64)
+        self._returns = np.zeros((self.n, 2), np.float64)  # blue, orange
+        self._goals = np.zeros((self.n, 2), np.int64)  # blue, orange
+        self._car_touches = np.zeros((self.n, c), np.int64)
 
     # ----------------------------------------------------------------------------------------- lifecycle
 
@@ -136,9 +142,13 @@ class BatchedGame:
         self.touches[i] = 0
         for sums in self.term_sums.values():
             sums[i] = 0.0
-        self.stats[i] = EpisodeStats(
+        self._stats[i] = EpisodeStats(
             touches_by_agent={a: 0 for a in self.agents}, start=self.games[i].start_states.last
         )
+        self._length[i] = 0
+        self._returns[i] = 0.0
+        self._goals[i] = 0
+        self._car_touches[i] = 0
         self._read(i)
         self._remember(np.arange(self.n) == i)
 
@@ -155,28 +165,30 @@ class BatchedGame:
         Returns rewards ``[n, cars]``, terminated ``[n]`` and truncated ``[n]`` (False for inactive arenas);
         observations are read with :meth:`observations`.
         """
-        idx = range(self.n) if active is None else np.flatnonzero(active).tolist()
+        idx = list(range(self.n)) if active is None else np.flatnonzero(active).tolist()
         arenas = [self._arenas[i] for i in idx]
         ts = self.cfg.tick_skip
         controls = self._controls
+        rows = np.asarray(actions)[idx].tolist()  # Python ints: list indexing without numpy scalars
+
+        def set_controls() -> None:
+            for i, row in zip(idx, rows, strict=True):
+                for car, a in zip(self._engines[i]._cars.values(), row, strict=True):
+                    car.set_controls(controls[a])
+
         if self.cfg.rlbot_delay:
             # rlgym: each tick steps first, then sets the controls -> the step's first tick uses the old ones.
             self._physics(arenas, 1)
-            for i in idx:
-                for car, a in zip(self._engines[i]._cars.values(), actions[i], strict=True):
-                    car.set_controls(controls[a])
+            set_controls()
             if ts > 1:
                 self._physics(arenas, ts - 1)
         else:
-            for i in idx:
-                for car, a in zip(self._engines[i]._cars.values(), actions[i], strict=True):
-                    car.set_controls(controls[a])
+            set_controls()
             self._physics(arenas, ts)
         mask = np.zeros(self.n, bool)
         mask[idx] = True
         self.ticks[mask] += ts
-        for i in idx:
-            self._read(i)
+        self._read_arenas(idx)
         return self._outcomes(mask)
 
     def _physics(self, arenas: list, ticks: int) -> None:
@@ -187,39 +199,52 @@ class BatchedGame:
                 a.step(ticks)
 
     def _read(self, i: int) -> None:
-        engine = self._engines[i]
-        g = self._arenas[i].get_gym_state()
-        self.ball[i] = g[2]
-        car_arr, flags, touches = self.car[i], self.flags[i], self.touches[i]
-        engine_touches = engine._touches
-        for k, car in enumerate(engine._cars.values()):
-            car_arr[k] = g[3 + k]
-            s = car.get_state()
-            flags[k] = (
-                s.last_controls.jump,
-                s.handbrake_val,
-                s.has_jumped,
-                s.is_jumping,
-                s.has_flipped,
-                s.flip_time,
-                s.has_double_jumped,
-                s.air_time_since_jump,
-                s.demo_respawn_timer,
-                s.time_spent_boosting,
-                s.supersonic_time,
-                0.0,
-            )
-            if s.is_demoed:
-                _demoed_car_rows(car_arr[k], s)
-            touches[k] = engine_touches[car.id]
-            engine_touches[car.id] = 0
-        timers = self.pad_timers[i]
-        active = g[1][0]
-        timers[:] = 0.0
-        if not active.all():
-            pads = self._pads[i]
-            for p in np.flatnonzero(active == 0):
-                timers[p] = pads[p].get_state().cooldown
+        self._read_arenas([i])
+
+    def _read_arenas(self, idx: list[int]) -> None:
+        """Read arenas ``idx``'s ball, cars, car flags, touches and pad timers into the state arrays (one numpy
+        assignment per array for all of them; the per-car Python is only what RocketSim has no array for)."""
+        if not idx:
+            return
+        gs = [self._arenas[i].get_gym_state() for i in idx]
+        self.ball[idx] = [g[2] for g in gs]
+        self.car[idx] = [g[3:] for g in gs]
+        flags, touches, demoed = [], [], []
+        for i in idx:
+            engine = self._engines[i]
+            engine_touches = engine._touches
+            for k, car in enumerate(engine._cars.values()):
+                s = car.get_state()
+                flags.append(
+                    (
+                        s.last_controls.jump,
+                        s.handbrake_val,
+                        s.has_jumped,
+                        s.is_jumping,
+                        s.has_flipped,
+                        s.flip_time,
+                        s.has_double_jumped,
+                        s.air_time_since_jump,
+                        s.demo_respawn_timer,
+                        s.time_spent_boosting,
+                        s.supersonic_time,
+                        0.0,
+                    )
+                )
+                if s.is_demoed:
+                    demoed.append((i, k, s))
+                touches.append(engine_touches[car.id])
+                engine_touches[car.id] = 0
+        m, c = len(idx), self.num_cars
+        self.flags[idx] = np.fromiter(chain.from_iterable(flags), np.float32, count=m * c * 12).reshape(m, c, 12)
+        self.touches[idx] = np.array(touches, np.int64).reshape(m, c)
+        for i, k, s in demoed:
+            _demoed_car_rows(self.car[i, k], s)
+        active = np.array([g[1][0] for g in gs])  # [m, 34] pad active flags (blue view)
+        self.pad_timers[idx] = 0.0
+        for a, p in zip(*np.nonzero(active == 0), strict=True):
+            i = idx[a]
+            self.pad_timers[i, p] = self._pads[i][p].get_state().cooldown
 
     def _outcomes(self, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         ball_y = self.ball[:, 0, 1]
@@ -248,8 +273,8 @@ class BatchedGame:
         self._update_stats(mask, touched, rewards, goal, scoring_team, terms)
         self._remember(mask)
         for i in np.flatnonzero(terminated | truncated):
-            self.stats[i].end = "goal" if goal[i] else ("time" if game_over[i] else "no_touch")
-            self.stats[i].reward_terms = {name: float(sums[i]) for name, sums in self.term_sums.items()}
+            self._stats[i].end = "goal" if goal[i] else ("time" if game_over[i] else "no_touch")
+            self._stats[i].reward_terms = {name: float(sums[i]) for name, sums in self.term_sums.items()}
         return rewards, terminated, truncated
 
     def frame(self, goal: np.ndarray, scoring_team: np.ndarray) -> Frame:
@@ -281,24 +306,30 @@ class BatchedGame:
 
     def _update_stats(self, mask, touched, rewards, goal, scoring_team, terms) -> None:
         blue = self.teams == 0
-        ret_blue = rewards[:, blue].sum(1)
-        ret_orange = rewards[:, ~blue].sum(1)
         for name, v in terms.items():
             self.term_sums[name] += v.mean(axis=1)  # inactive arenas' terms are 0
-        for i in np.flatnonzero(mask):
-            s = self.stats[i]
-            s.length += 1
-            s.return_blue += float(ret_blue[i])
-            s.return_orange += float(ret_orange[i])
-            if touched[i].any():
-                for k in np.flatnonzero(touched[i]):
-                    s.touches += 1
-                    s.touches_by_agent[self.agents[k]] += 1
-            if goal[i]:
-                if scoring_team[i] == 0:
-                    s.goals_blue += 1
-                else:
-                    s.goals_orange += 1
+        self._length[mask] += 1
+        self._returns[mask, 0] += rewards[mask][:, blue].sum(1)
+        self._returns[mask, 1] += rewards[mask][:, ~blue].sum(1)
+        self._car_touches += touched
+        self._goals[goal & (scoring_team == 0), 0] += 1
+        self._goals[goal & (scoring_team == 1), 1] += 1
+
+    def episode_stats(self, i: int) -> EpisodeStats:
+        """Arena ``i``'s running (or just ended) episode: its counters as of the last step."""
+        s = self._stats[i]
+        s.length = int(self._length[i])
+        s.return_blue, s.return_orange = (float(x) for x in self._returns[i])
+        s.goals_blue, s.goals_orange = (int(x) for x in self._goals[i])
+        per_car = self._car_touches[i].tolist()
+        s.touches = sum(per_car)
+        s.touches_by_agent = dict(zip(self.agents, per_car, strict=True))
+        return s
+
+    @property
+    def stats(self) -> list[EpisodeStats]:
+        """Every arena's :meth:`episode_stats`."""
+        return [self.episode_stats(i) for i in range(self.n)]
 
     def positions(self, i: int) -> ArenaPositions:
         """Arena ``i``'s ball and cars as of the last step, for replays (blue view)."""

@@ -98,7 +98,7 @@ class BatchedRocketLeagueVectorEnv(VectorMultiAgentEnv):
         self.last_obs = game.observations()
         done = terminated | truncated
         seconds = self.env_cfg.step_seconds
-        final_infos = {int(i): {SUMMARY_KEY: game.stats[i].as_info(seconds)} for i in np.flatnonzero(done)}
+        final_infos = {int(i): {SUMMARY_KEY: game.episode_stats(i).as_info(seconds)} for i in np.flatnonzero(done)}
         self._needs_reset = done
         return ArrayStep(self.last_obs, rewards, terminated, truncated, resetting, final_infos)
 
