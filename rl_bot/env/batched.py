@@ -82,6 +82,7 @@ class BatchedGame:
         self.agents = list(self.games[0].agents)
         self.num_cars = c = len(self.agents)
         self.teams = np.array([0 if a.startswith("blue") else 1 for a in self.agents])
+        self._blue, self._orange = np.flatnonzero(self.teams == 0), np.flatnonzero(self.teams == 1)
         # RocketSimEngine keeps its arena, cars (agent id -> RocketSim car, in agent order) and per-car touch
         # counts (filled by its ball-touch callback) in private attributes; rlgym-rocket-league is pinned to
         # 2.0.1 and the lock-step agreement test fails if that layout changes.
@@ -305,15 +306,15 @@ class BatchedGame:
         self.prev_ticks[mask] = self.ticks[mask]
 
     def _update_stats(self, mask, touched, rewards, goal, scoring_team, terms) -> None:
-        blue = self.teams == 0
+        # ``rewards``, ``terms``, ``touched`` and ``goal`` are 0/False for inactive arenas: no masking needed
         for name, v in terms.items():
-            self.term_sums[name] += v.mean(axis=1)  # inactive arenas' terms are 0
-        self._length[mask] += 1
-        self._returns[mask, 0] += rewards[mask][:, blue].sum(1)
-        self._returns[mask, 1] += rewards[mask][:, ~blue].sum(1)
+            self.term_sums[name] += np.add.reduce(v, axis=1) / v.shape[1]  # = v.mean(axis=1), without its overhead
+        self._length += mask
+        self._returns[:, 0] += rewards[:, self._blue].sum(1)
+        self._returns[:, 1] += rewards[:, self._orange].sum(1)
         self._car_touches += touched
-        self._goals[goal & (scoring_team == 0), 0] += 1
-        self._goals[goal & (scoring_team == 1), 1] += 1
+        self._goals[:, 0] += goal & (scoring_team == 0)
+        self._goals[:, 1] += goal & (scoring_team == 1)
 
     def episode_stats(self, i: int) -> EpisodeStats:
         """Arena ``i``'s running (or just ended) episode: its counters as of the last step."""
