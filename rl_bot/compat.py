@@ -586,9 +586,13 @@ def _to_numpy(out: dict) -> dict:
     return {k: {kk: _numpy(vv) for kk, vv in v.items()} if isinstance(v, dict) else _numpy(v) for k, v in out.items()}
 
 
-def _finalize(buf: Any) -> None:
+def _finalize(buf: Any, chunks: dict | None = None) -> None:
     """``InfiniteLookbackBuffer.finalize`` for items that are arrays, scalars or flat dicts of arrays (the array
-    path's), with one ``np.array`` per column instead of a Python loop per item; other items RLlib's way."""
+    path's), with one ``np.array`` per column instead of a Python loop per item; other items RLlib's way.
+
+    ``chunks`` (``id(buf) -> (buf, items before, [array chunks])``, :meth:`ArrayRollout._append`): where the items
+    this call appended are still the list's tail, they are taken from the arrays they came from, and only the
+    items from before (an episode's lookback) are stacked one by one. Same array either way."""
     if buf.finalized:
         return
     data = buf.data
@@ -597,28 +601,42 @@ def _finalize(buf: Any) -> None:
         if not all(isinstance(v, np.ndarray) for v in first.values()):
             buf.finalize()
             return
-        buf.data = {k: np.array([d[k] for d in data]) for k in first}
+        buf.data = {k: _stacked([d[k] for d in data], buf, chunks, k) for k in first}
     elif isinstance(first, np.ndarray):
-        buf.data = np.array(data)  # the same array as np.stack, 3x faster for rows
+        buf.data = _stacked(data, buf, chunks)
     elif data:
-        buf.data = np.array(data)
+        buf.data = _stacked(data, buf, chunks)
     else:
         buf.finalize()
         return
     buf.finalized = True
 
 
-def _episode_to_numpy(ep: Any) -> Any:
+def _stacked(items: list, buf: Any, chunks: dict | None, key: str | None = None) -> Any:
+    """``np.array(items)`` (``items``: ``buf``'s items, or their ``key`` entries), from ``chunks`` where it can."""
+    known = chunks.get(id(buf)) if chunks else None
+    if known is not None and known[0] is buf:
+        _, before, parts = known
+        parts = [p[key] for p in parts] if key is not None else parts
+        if len(items) == before + sum(len(p) for p in parts):
+            head = [np.array(items[:before])] if before else []
+            out = np.concatenate(head + parts)
+            if out.dtype == parts[0].dtype and (not before or head[0].dtype == out.dtype):
+                return out
+    return np.array(items)
+
+
+def _episode_to_numpy(ep: Any, chunks: dict | None = None) -> Any:
     """``MultiAgentEpisode.to_numpy`` (the same buffers finalized: observations, and actions, rewards and extra
     model outputs of agents that stepped) through :func:`_finalize`."""
     for sa in ep.agent_episodes.values():
         sa.validate()
-        _finalize(sa.observations)
+        _finalize(sa.observations, chunks)
         if len(sa) > 0:
-            _finalize(sa.actions)
+            _finalize(sa.actions, chunks)
             _finalize(sa.rewards)
             for buf in sa.extra_model_outputs.values():
-                _finalize(buf)
+                _finalize(buf, chunks)
     return ep
 
 
@@ -647,6 +665,7 @@ class ArrayRollout:
         self.timers = {RLMODULE_INFERENCE_TIMER: 0.0, ENV_STEP_TIMER: 0.0}
         self.timed_steps = 0
         self.direct: dict[int, Any] = {}  # id(module) -> direct_forward(module)
+        self.chunks: dict[int, tuple] = {}  # id(buffer) -> (buffer, items before this call, [appended arrays])
 
     # ------------------------------------------------------------------------------------------- set-up
 
@@ -808,20 +827,25 @@ class ArrayRollout:
             infos = [{} for _ in range(count)]
             if final_info is not None:
                 infos[-1] = dict(final_info)
+            self._chunk(sa.observations, obs_rows)
             sa.observations.data.extend(obs_rows)
             sa.infos.data.extend(infos)
-            sa.actions.data.extend(arrays[f"{mid}:{Columns.ACTIONS}"][start:end, i, j])
+            acts = arrays[f"{mid}:{Columns.ACTIONS}"][start:end, i, j]
+            self._chunk(sa.actions, acts)
+            sa.actions.data.extend(acts)
             sa.rewards.data.extend(rew[start:end, i, j].tolist())
             for col in self.columns.get(mid, []):
+                part: Any = None
                 if col == WEIGHTS_SEQ_NO:
                     items = [seq] * count
                 elif col == Columns.STATE_OUT:
-                    keys = [key for key in self.state]
-                    cols = [arrays[f"{col}/{key}"][start:end, i, j] for key in keys]
-                    items = [dict(zip(keys, vals, strict=True)) for vals in zip(*cols, strict=True)]
+                    part = {key: arrays[f"{col}/{key}"][start:end, i, j] for key in self.state}
+                    keys = list(part)
+                    items = [dict(zip(keys, vals, strict=True)) for vals in zip(*part.values(), strict=True)]
                 else:
-                    items = list(arrays[f"{mid}:{col}"][start:end, i, j])
-                self._extend(sa, col, items)
+                    part = arrays[f"{mid}:{col}"][start:end, i, j]
+                    items = list(part)
+                self._extend(sa, col, items, part)
             sa.t += count
             sa.is_terminated, sa.is_truncated = te, tr
             sa._last_added_observation, sa._last_added_infos = obs_rows[-1], infos[-1]
@@ -837,13 +861,21 @@ class ArrayRollout:
         ep.validate()
         self.seg_start[i] = end
 
-    @staticmethod
-    def _extend(sa: Any, col: str, items: list) -> None:
+    def _extend(self, sa: Any, col: str, items: list, part: Any) -> None:
         buf = sa.extra_model_outputs.get(col)
         if buf is None:
-            sa.extra_model_outputs[col] = InfiniteLookbackBuffer(items)
-        else:
-            buf.data.extend(items)
+            buf = sa.extra_model_outputs[col] = InfiniteLookbackBuffer([])
+        if part is not None:
+            self._chunk(buf, part)
+        buf.data.extend(items)
+
+    def _chunk(self, buf: Any, part: Any) -> None:
+        """Remember that ``part`` (an array, or a dict of arrays) is about to be appended to ``buf`` (for
+        :func:`_finalize`)."""
+        known = self.chunks.get(id(buf))
+        if known is None or known[0] is not buf:
+            known = self.chunks[id(buf)] = (buf, len(buf.data), [])
+        known[2].append(part)
 
     def _callback(self, which: str, i: int) -> None:
         self.r._make_on_episode_callback(which, i, self.r._ongoing_episodes)
@@ -944,7 +976,7 @@ class ArrayRollout:
         if self.stepped:
             r._log_env_steps(metric=r._metrics_num_env_steps_sampled, num_steps=self.stepped)
         for ep in self.done:
-            _episode_to_numpy(ep)
+            _episode_to_numpy(ep, self.chunks)
         r._done_episodes_for_metrics.extend(self.done)
         going_on = [ep.cut(len_lookback_buffer=r.config.episode_lookback_horizon) for ep in r._ongoing_episodes]
         chunks = []
@@ -954,7 +986,7 @@ class ArrayRollout:
             ep.validate()
             r._ongoing_episodes_for_metrics[ep.id_].append(ep)
             r._prune_zero_len_sa_episodes(ep)
-            chunks.append(_episode_to_numpy(ep))
+            chunks.append(_episode_to_numpy(ep, self.chunks))
         r._ongoing_episodes = going_on
         r._cached_to_module = None
         return self.done + chunks
