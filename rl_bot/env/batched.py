@@ -112,6 +112,7 @@ class BatchedGame:
         self.car = np.zeros((self.n, c, 2, 36), np.float32)
         self.flags = np.zeros((self.n, c, 12), np.float32)
         self.pad_timers = np.zeros((self.n, 34), np.float32)
+        self._car_feat = np.zeros((self.n, c + 1, 2, 20), np.float32)  # observations' car features (+ a zero car)
         self.touches = np.zeros((self.n, c), np.int64)
         self.ticks = np.zeros(self.n, np.int64)
         self.last_touch_tick = np.zeros(self.n, np.int64)
@@ -350,50 +351,39 @@ class BatchedGame:
         """``[arena, car, 172]`` float32, the padded ``DefaultObs`` layout from each car's side."""
         n, c = self.n, self.num_cars
         pos_c, lin_c, ang_c = 1 / 2300, 1 / 2300, 1 / math.pi
-        ball = np.concatenate(
-            [self.ball[:, :, _B_POS] * pos_c, self.ball[:, :, _B_VEL] * lin_c, self.ball[:, :, _B_ANG] * ang_c],
-            axis=-1,
-        )  # [n, view, 9]
+        view = self.teams  # each car sees everything from its own team's side
+        obs = np.empty((n, c, OBS_SIZE), np.float32)
+        ball = self.ball[:, view]  # [n, c, 25]
+        obs[..., 0:3] = ball[..., _B_POS] * pos_c
+        obs[..., 3:6] = ball[..., _B_VEL] * lin_c
+        obs[..., 6:9] = ball[..., _B_ANG] * ang_c
         pads = np.stack([self.pad_timers, self.pad_timers[:, ::-1]], axis=1) * 0.1  # [n, view, 34]
+        obs[..., 9:43] = pads[:, view]
         f = self.flags
         on_ground = self.car[:, :, 0, _C_ON_GROUND]
         holding_jump, has_flipped, flip_time = f[..., 0], f[..., 4], f[..., 5]
         has_double, air_since_jump = f[..., 6], f[..., 7]
-        is_flipping = (has_flipped > 0) & (flip_time < FLIP_TORQUE_TIME)
+        obs[..., 43:47] = f[..., 0:4]  # holding jump, handbrake, has jumped, is jumping
+        obs[..., 47] = has_flipped
+        obs[..., 48] = (has_flipped > 0) & (flip_time < FLIP_TORQUE_TIME)  # is flipping
+        obs[..., 49] = has_double
         has_flip = (has_double == 0) & (has_flipped == 0) & (air_since_jump < DOUBLEJUMP_MAX_DELAY)
-        can_flip = (on_ground == 0) & (holding_jump == 0) & has_flip
-        own_flags = np.stack(
-            [
-                holding_jump,
-                f[..., 1],
-                f[..., 2],
-                f[..., 3],
-                has_flipped,
-                is_flipping,
-                has_double,
-                can_flip,
-                air_since_jump,
-            ],
-            axis=-1,
-        )  # [n, c, 9]
-        extra = np.stack(
-            [self.car[:, :, 0, _C_BOOST] * 0.01, f[..., 8], on_ground, f[..., 9] > 0, f[..., 10] > 0], axis=-1
-        )  # [n, c, 5] (view independent)
-        car_feat = np.concatenate(
-            [
-                self.car[..., _C_POS] * pos_c,
-                self.car[..., _C_FWD],
-                self.car[..., _C_UP],
-                self.car[..., _C_VEL] * lin_c,
-                self.car[..., _C_ANG] * ang_c,
-                np.broadcast_to(extra[:, :, None, :], (n, c, 2, 5)),
-            ],
-            axis=-1,
-        )  # [n, c, view, 20]
-        padded = np.concatenate([car_feat, np.zeros((n, 1, 2, 20), np.float32)], axis=1)  # zero car at index c
-        view = self.teams  # each car sees everything from its own team's side
-        allies = padded[:, self._ally, view[:, None]].reshape(n, c, -1)
-        enemies = padded[:, self._enemy, view[:, None]].reshape(n, c, -1)
-        own = car_feat[:, np.arange(c), view]
-        obs = np.concatenate([ball[:, view], pads[:, view], own_flags, own, allies, enemies], axis=-1)
-        return self.non_finite.clean(obs.astype(np.float32, copy=False), "observation")
+        obs[..., 50] = (on_ground == 0) & (holding_jump == 0) & has_flip  # can flip
+        obs[..., 51] = air_since_jump
+        # every car's 20 features from both views, with a zero "car" at index c (the padding slot)
+        car, feat = self.car, self._car_feat
+        feat[:, :c, :, 0:3] = car[..., _C_POS] * pos_c
+        feat[:, :c, :, 3:6] = car[..., _C_FWD]
+        feat[:, :c, :, 6:9] = car[..., _C_UP]
+        feat[:, :c, :, 9:12] = car[..., _C_VEL] * lin_c
+        feat[:, :c, :, 12:15] = car[..., _C_ANG] * ang_c
+        extra = feat[:, :c, :, 15:20]  # view independent
+        extra[..., 0] = car[:, :, 0, None, _C_BOOST] * 0.01
+        extra[..., 1] = f[..., 8, None]
+        extra[..., 2] = on_ground[..., None]
+        extra[..., 3] = f[..., 9, None] > 0
+        extra[..., 4] = f[..., 10, None] > 0
+        obs[..., 52:72] = feat[:, np.arange(c), view]
+        obs[..., 72:112] = feat[:, self._ally, view[:, None]].reshape(n, c, -1)
+        obs[..., 112:172] = feat[:, self._enemy, view[:, None]].reshape(n, c, -1)
+        return self.non_finite.clean(obs, "observation")

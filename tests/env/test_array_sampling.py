@@ -19,6 +19,7 @@ from ray.rllib.utils.metrics import (
     NUM_MODULE_STEPS_SAMPLED,
 )
 
+from rl_bot import compat
 from rl_bot.algo import build_ppo_config
 from rl_bot.config import ConfigError, load_config
 from rl_bot.env.batched import BatchedGame
@@ -151,13 +152,37 @@ CASES = {
 }
 
 
+@pytest.fixture
+def fast_paths(monkeypatch):
+    """Counts what the array path's shortcuts did: modules given a direct forward, columns finalized from the
+    call's arrays (so the comparison below covers them, not a fallback)."""
+    seen = {"direct": 0, "chunked": 0}
+    real_direct, real_stacked = compat.direct_forward, compat._stacked
+
+    def direct_forward(module):
+        fwd = real_direct(module)
+        seen["direct"] += fwd is not None
+        return fwd
+
+    def stacked(items, buf, chunks, key=None):
+        known = chunks.get(id(buf)) if chunks else None
+        seen["chunked"] += known is not None and known[0] is buf
+        return real_stacked(items, buf, chunks, key)
+
+    monkeypatch.setattr(compat, "direct_forward", direct_forward)
+    monkeypatch.setattr(compat, "_stacked", stacked)
+    return seen
+
+
 @pytest.mark.parametrize("case", list(CASES))
-def test_array_sampler_hands_the_learner_exactly_what_rllibs_sampler_does(case, goals_now_and_then):
+def test_array_sampler_hands_the_learner_exactly_what_rllibs_sampler_does(case, goals_now_and_then, fast_paths):
     overrides, plan = CASES[case]
     explore = "explore=false" not in overrides
     overrides = [o for o in overrides if o != "explore=false"]
     stock, stock_batch, stock_games, stock_counts = sample_with("rllib", overrides, plan, explore=explore)
+    assert fast_paths == {"direct": 0, "chunked": 0}
     array, array_batch, array_games, array_counts = sample_with("array", overrides, plan, explore=explore)
+    assert fast_paths["direct"] >= 1 and fast_paths["chunked"] > 0
 
     ends = {episode_summary(e)["end"] for call in stock for e in call if e.is_done}
     assert {"goal", "no_touch"} <= ends  # terminated and truncated games both compared
@@ -254,3 +279,52 @@ def test_an_env_step_failure_on_the_array_path_is_handled_as_rllib_handles_it(re
         assert len(calls) > 5
     finally:
         runner.stop()
+
+
+@pytest.mark.parametrize("lstm", [True, False])
+def test_the_direct_forward_gives_the_modules_own_outputs_and_only_for_the_default_module(lstm):
+    import torch
+    from ray.rllib.core.columns import Columns
+
+    cfg = load_config(None, [*TINY, f"model.use_lstm={str(lstm).lower()}"])
+    runner = RLBotEnvRunner(config=build_ppo_config(cfg))
+    try:
+        module = runner.module["main"]
+        module.eval()
+        obs = torch.randn(7, 1, 172) if lstm else torch.randn(7, 172)
+        batch = {Columns.OBS: obs}
+        if lstm:
+            batch[Columns.STATE_IN] = {k: torch.randn(7, *v.shape) for k, v in module.get_initial_state().items()}
+        direct = compat.direct_forward(module)
+        assert direct is not None
+        with torch.no_grad():
+            mine, theirs = direct(batch), module._forward(batch)
+        assert list(mine) == list(theirs)  # same keys, same order (the episodes store them in this order)
+        assert torch.equal(mine[Columns.ACTION_DIST_INPUTS], theirs[Columns.ACTION_DIST_INPUTS])
+        if lstm:
+            for key in ("h", "c"):
+                assert torch.equal(mine[Columns.STATE_OUT][key], theirs[Columns.STATE_OUT][key])
+
+        class Custom(type(module)):  # a module with its own forward keeps it
+            def _forward(self, batch, **kwargs):
+                return super()._forward(batch, **kwargs)
+
+        module.__class__ = Custom
+        assert compat.direct_forward(module) is None
+    finally:
+        runner.stop()
+
+
+def test_finalizing_falls_back_to_the_items_when_the_appended_tail_was_changed():
+    from ray.rllib.env.utils.infinite_lookback_buffer import InfiniteLookbackBuffer
+
+    rows = np.arange(12, dtype=np.float32).reshape(4, 3)
+    for change, expected in ((None, rows), ("pop", rows[:3])):
+        buf = InfiniteLookbackBuffer([rows[0]])
+        chunks = {id(buf): (buf, 1, [rows[1:]])}
+        buf.data.extend(rows[1:])
+        if change == "pop":  # e.g. a callback edited the episode
+            buf.data.pop()
+        compat._finalize(buf, chunks)
+        assert buf.finalized and buf.data.dtype == np.float32
+        np.testing.assert_array_equal(buf.data, expected)
