@@ -2,6 +2,7 @@
 
 import copy
 
+import numpy as np
 import pytest
 
 from rl_bot.compat import CHECKED_VERSIONS, version_problems
@@ -61,6 +62,77 @@ def test_the_learner_batch_holds_only_trained_modules(league_episodes):
     assert set(batch) == {"main"}
     n_main = sum(len(e.agent_episodes[a]) for e in episodes for a in e.agent_episodes if e.module_for(a) == "main")
     assert batch["main"]["loss_mask"].sum() == n_main  # every main step, no frozen one
+
+
+def _flat(batch):
+    import tree
+
+    return {k: v for k, v in tree.flatten_with_path(batch)}
+
+
+def test_the_learner_splits_sequences_with_numpy_into_rllibs_own_batch(league_episodes):
+    """ArrayTimeDimZeroPad replaces RLlib's AddTimeDimToBatchAndZeroPad in the learner (LSTM main, non-stateful rule
+    bot, episodes not a multiple of max_seq_len): the batch is the one RLlib's piece builds, column for column."""
+    from ray.rllib.connectors.common.add_time_dim_to_batch_and_zero_pad import AddTimeDimToBatchAndZeroPad
+
+    from rl_bot.compat import ArrayTimeDimZeroPad
+
+    _, learner, episodes = league_episodes
+    ours = learner._learner_connector
+    assert sum(isinstance(c, ArrayTimeDimZeroPad) for c in ours.connectors) == 1
+    rllib = copy.deepcopy(ours)
+    rllib.connectors = [
+        AddTimeDimToBatchAndZeroPad(as_learner_connector=True) if isinstance(c, ArrayTimeDimZeroPad) else c
+        for c in rllib.connectors
+    ]
+
+    def run(pipeline):
+        return _flat(
+            pipeline(
+                rl_module=learner.module,
+                batch={},
+                episodes=copy.deepcopy(episodes),
+                shared_data={},
+                metrics=learner.metrics,
+            )
+        )
+
+    a, b = run(ours), run(rllib)
+    assert a.keys() == b.keys() and ("main", "loss_mask") in a and ("main", "seq_lens") in a
+    assert any(not m.all() for m in a[("main", "loss_mask")])  # some rows were padded
+    for key in a:
+        assert a[key].dtype == b[key].dtype and a[key].shape == b[key].shape, key
+        assert (a[key] == b[key]).all(), key
+
+
+@pytest.mark.parametrize(
+    "items",
+    [
+        [True, False, True, True, False, False, True],  # one item per step, 7 steps
+        [np.float32(1.5)] * 10,  # exactly two rows
+        "batched",  # per-episode arrays, rows crossing array bounds
+    ],
+)
+def test_splitting_into_rows_matches_rllibs_split_and_zero_pad(items):
+    from ray.rllib.utils.postprocessing.zero_padding import split_and_zero_pad
+    from ray.rllib.utils.spaces.space_utils import BatchedNdArray
+
+    from rl_bot.compat import split_into_rows
+
+    if items == "batched":
+        rng = np.random.default_rng(0)
+        items = [BatchedNdArray(rng.normal(size=(n, 3)).astype(np.float32)) for n in (4, 7, 1)]
+    ours, theirs = split_into_rows(items, 5), split_and_zero_pad(items, max_seq_len=5)
+    assert len(ours) == len(theirs)
+    for x, y in zip(ours, theirs, strict=True):
+        assert x.dtype == y.dtype and x.shape == y.shape and (x == y).all()
+
+
+def test_splitting_into_rows_leaves_nested_and_empty_columns_to_rllib():
+    from rl_bot.compat import split_into_rows
+
+    assert split_into_rows([], 5) is None
+    assert split_into_rows([{"a": np.zeros(2)}], 5) is None
 
 
 def test_learner_results_name_only_trained_modules(league_episodes):
