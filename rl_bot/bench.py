@@ -290,12 +290,13 @@ def describe(cfg: TrainConfig) -> str:
     """One line naming the measured config."""
     r, p = cfg.resources, cfg.ppo
     model = f"LSTM {cfg.model.lstm_cell_size}" if cfg.model.use_lstm else "feed-forward"
+    minibatch = "the whole batch" if p.minibatch_size is None else f"{p.minibatch_size} samples"
     return (
         f"{cfg.env.team_size}v{cfg.env.team_size}, tick skip {cfg.env.tick_skip}, backend "
         f"{cfg.env.resolved_backend}, sampler {sampler_path(cfg)}, {list(cfg.model.fcnet_hiddens)} + {model}, "
         f"{r.num_env_runners} env runners x "
         f"{r.num_envs_per_env_runner} envs, batch {p.train_batch_size} env steps "
-        f"({p.train_batch_size * 2 * cfg.env.team_size} agent steps), minibatch {p.minibatch_size}, "
+        f"({p.train_batch_size * 2 * cfg.env.team_size} agent steps), minibatch {minibatch}, "
         f"{p.num_epochs} epoch(s)"
     )
 

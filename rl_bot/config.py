@@ -287,14 +287,27 @@ class PPOSection(_Section):
     train_batch_size: int = Field(
         16000, ge=1, description="Env steps per iteration per learner (each step has one sample per car)."
     )
-    minibatch_size: int = Field(4000, ge=1, description="SGD minibatch size (in the same unit).")
+    minibatch_size: int | None = Field(
+        4000,
+        ge=1,
+        description=(
+            "SGD minibatch size in samples of the trained policy (one per car it drives per env step: a 1v1 "
+            "self-play step gives 2); RLlib fills the last minibatch of an epoch from the batch's start. "
+            "null: the whole batch as one minibatch (needs num_epochs=1)."
+        ),
+    )
     num_epochs: int = Field(3, ge=1, description="Passes over each train batch.")
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, validate_default=True)
 
     @model_validator(mode="after")
     def _batch(self) -> PPOSection:
-        if self.minibatch_size > self.train_batch_size:
+        if self.minibatch_size is None and self.num_epochs > 1:
+            raise ValueError(
+                f"minibatch_size=null (the whole batch as one minibatch) with num_epochs={self.num_epochs}; "
+                "set ppo.num_epochs=1 or give ppo.minibatch_size a number"
+            )
+        if self.minibatch_size is not None and self.minibatch_size > self.train_batch_size:
             raise ValueError(
                 f"minibatch_size={self.minibatch_size} > train_batch_size={self.train_batch_size}; "
                 "lower ppo.minibatch_size or raise ppo.train_batch_size"
@@ -728,7 +741,8 @@ class TrainConfig(_Section):
 
     @model_validator(mode="after")
     def _cross(self) -> TrainConfig:
-        if self.model.use_lstm and self.model.max_seq_len > self.ppo.minibatch_size:
+        mb = self.ppo.minibatch_size
+        if self.model.use_lstm and mb is not None and self.model.max_seq_len > mb:
             raise ValueError(
                 f"model.max_seq_len={self.model.max_seq_len} > ppo.minibatch_size={self.ppo.minibatch_size}; "
                 "a minibatch must hold at least one sequence"

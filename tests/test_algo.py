@@ -79,3 +79,41 @@ def test_feed_forward_option_has_no_state():
     with torch.no_grad():
         out = module.forward_inference({"obs": torch.from_numpy(np.stack([obs["blue-0"], obs["orange-0"]]))})
     assert out["action_dist_inputs"].shape == (2, 90)
+
+
+@pytest.mark.parametrize(("minibatch", "sgd_steps"), [("null", 1), ("30", "several")])
+def test_a_null_minibatch_trains_the_whole_batch_in_one_sgd_step(minibatch, sgd_steps):
+    """`ppo.minibatch_size: null` (the peer trainers' one-minibatch setting): one optimizer step per epoch over
+    every sample once; a number splits the batch into minibatches of that many samples of main."""
+    import copy
+
+    from rl_bot.runner import RLBotEnvRunner
+
+    cfg = load_config(
+        None,
+        [
+            "resources.num_env_runners=0",
+            "resources.num_envs_per_env_runner=2",
+            "model.fcnet_hiddens=[16]",
+            "model.lstm_cell_size=8",
+            "model.max_seq_len=5",
+            "ppo.train_batch_size=60",
+            f"ppo.minibatch_size={minibatch}",
+            "ppo.num_epochs=1",
+        ],
+    )
+    ppo = build_ppo_config(cfg)
+    runner = RLBotEnvRunner(config=ppo)
+    try:
+        episodes = runner.sample(num_timesteps=60, explore=True)
+        learner = ppo.build_learner(spaces=runner.get_spaces())
+    finally:
+        runner.stop()
+    learner.update(episodes=copy.deepcopy(episodes), minibatch_size=ppo.minibatch_size, num_epochs=ppo.num_epochs)
+    optimizer = learner.get_optimizer(MAIN_MODULE)
+    steps = {int(state["step"]) for state in optimizer.state.values()}
+    assert len(steps) == 1
+    if sgd_steps == 1:
+        assert ppo.minibatch_size is None and steps == {1}
+    else:
+        assert steps.pop() >= 4  # 120 samples of main in minibatches of 30

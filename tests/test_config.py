@@ -67,6 +67,7 @@ def test_overrides_are_validated_like_the_file():
     ("overrides", "needle"),
     [
         (["ppo.minibatch_size=20000"], "minibatch_size=20000 > train_batch_size=16000"),
+        (["ppo.minibatch_size=null"], "minibatch_size=null (the whole batch as one minibatch) with num_epochs=3"),
         (["env.no_touch_timeout_s=90"], "no_touch_timeout_s=90.0 exceeds game_timeout_s=60.0"),
         (["stop.iterations=null", "stop.wall_time_s=null"], "no stop condition"),
         (["ppo.minibatch_size=10", "ppo.train_batch_size=100"], "max_seq_len=20 > ppo.minibatch_size=10"),
