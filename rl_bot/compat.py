@@ -1,13 +1,14 @@
 """Where rl-bot reaches into RLlib internals that no public hook covers, with the versions it was checked against.
 
 Everything that reads a private attribute, overrides a private method or copies RLlib code lives here: the learner
-connector pieces that drop frozen agents and split LSTM sequences with numpy, the env runner's env installation and
-local step counters, two indexed module-to-env connector pieces, the PPO learners (optimizers for trained modules
-only, torch.compile of the modules, mixed precision), and the per-iteration timers. ``tests/test_compat.py`` and the
-tests of each piece exercise them against the installed RLlib and fail loudly when the internals change. New code
-that needs an RLlib internal belongs here. (The pure ``rl_bot.env.batched`` reads three private attributes of rlgym's
-``RocketSimEngine``; it cannot import Ray, so they stay there, named in its docstring and guarded by the lock-step
-agreement test; :data:`CHECKED_VERSIONS` names that rlgym version too.)
+connector pieces (dropping frozen agents; per-step flags and LSTM sequences as numpy arrays; values without
+autograd), the env runner's env installation and local step counters, two indexed module-to-env connector pieces,
+the PPO learners (optimizers for trained modules only, torch.compile of the modules, mixed precision), and the
+per-iteration timers. ``tests/test_compat.py`` and the tests of each piece exercise them against the installed RLlib
+and fail loudly when the internals change. New code that needs an RLlib internal belongs here. (The pure
+``rl_bot.env.batched`` reads three private attributes of rlgym's ``RocketSimEngine``; it cannot import Ray, so they
+stay there, named in its docstring and guarded by the lock-step agreement test; :data:`CHECKED_VERSIONS` names that
+rlgym version too.)
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from ray.rllib.algorithms.ppo.torch.ppo_torch_learner import PPOTorchLearner
 from ray.rllib.callbacks.utils import make_callback
 from ray.rllib.connectors.common.add_time_dim_to_batch_and_zero_pad import AddTimeDimToBatchAndZeroPad
 from ray.rllib.connectors.connector_v2 import ConnectorV2
+from ray.rllib.connectors.learner.add_one_ts_to_episodes_and_truncate import AddOneTsToEpisodesAndTruncate
+from ray.rllib.connectors.learner.general_advantage_estimation import GeneralAdvantageEstimation
 from ray.rllib.connectors.module_to_env.listify_data_for_vector_env import ListifyDataForVectorEnv
 from ray.rllib.connectors.module_to_env.unbatch_to_individual_items import UnBatchToIndividualItems
 from ray.rllib.core import DEFAULT_MODULE_ID
@@ -378,16 +381,57 @@ class ArrayTimeDimZeroPad(AddTimeDimToBatchAndZeroPad):
         return batch
 
 
-def use_array_zero_pad(pipeline: Any) -> int:
-    """Swap RLlib's ``AddTimeDimToBatchAndZeroPad`` in a learner pipeline for :class:`ArrayTimeDimZeroPad`;
-    returns how many were replaced."""
+class ArrayAddOneTs(AddOneTsToEpisodesAndTruncate):
+    """PPO's ``AddOneTsToEpisodesAndTruncate`` adding its per-step flags (loss mask, terminateds, truncateds) as one
+    bool array per episode instead of one batch item per step (150,000 items for a batch of 50,000 agent steps).
+    The pieces after it batch both forms alike (tests/test_compat.py compares the batches).
+
+    Internal: overrides the ``add_n_batch_items`` that RLlib 2.60's piece calls through ``self``.
+    """
+
+    FLAGS = (Columns.LOSS_MASK, Columns.TERMINATEDS, Columns.TRUNCATEDS)
+
+    @staticmethod
+    def add_n_batch_items(
+        batch: dict, column: str, items_to_add: Any, num_items: int, single_agent_episode: Any = None
+    ) -> None:
+        if isinstance(items_to_add, list) and column in ArrayAddOneTs.FLAGS:
+            items_to_add = np.asarray(items_to_add, dtype=bool)
+        ConnectorV2.add_n_batch_items(batch, column, items_to_add, num_items, single_agent_episode)
+
+
+class NoGradGAE(GeneralAdvantageEstimation):
+    """PPO's ``GeneralAdvantageEstimation`` with its value forward pass under ``torch.no_grad``.
+
+    RLlib 2.60 runs that pass (the whole batch through the encoder, the LSTM and the value head) with autograd on,
+    recording a graph that nothing differentiates: its advantages and value targets are made from numpy copies. The
+    values are the same without it (tests/test_compat.py compares the batches).
+    """
+
+    def __call__(self, **kwargs: Any) -> Any:
+        with torch.no_grad():
+            return super().__call__(**kwargs)
+
+
+def use_fast_learner_pieces(pipeline: Any) -> int:
+    """Swap RLlib's ``AddOneTsToEpisodesAndTruncate``, ``AddTimeDimToBatchAndZeroPad`` and
+    ``GeneralAdvantageEstimation`` in a learner pipeline for :class:`ArrayAddOneTs`, :class:`ArrayTimeDimZeroPad` and
+    :class:`NoGradGAE` (same batch, less time); returns how many were replaced."""
     replaced = 0
     for i, conn in enumerate(pipeline.connectors):
         if type(conn) is AddTimeDimToBatchAndZeroPad:
             pipeline.connectors[i] = ArrayTimeDimZeroPad(
                 conn.input_observation_space, conn.input_action_space, as_learner_connector=conn._as_learner_connector
             )
-            replaced += 1
+        elif type(conn) is AddOneTsToEpisodesAndTruncate:
+            pipeline.connectors[i] = ArrayAddOneTs(conn.input_observation_space, conn.input_action_space)
+        elif type(conn) is GeneralAdvantageEstimation:
+            pipeline.connectors[i] = NoGradGAE(
+                conn.input_observation_space, conn.input_action_space, gamma=conn.gamma, lambda_=conn.lambda_
+            )
+        else:
+            continue
+        replaced += 1
     return replaced
 
 
@@ -412,7 +456,7 @@ class RLBotPPOTorchLearner(PPOTorchLearner):
     def build(self) -> None:
         super().build()
         if self._learner_connector is not None:
-            use_array_zero_pad(self._learner_connector)
+            use_fast_learner_pieces(self._learner_connector)
         if getattr(self, "_torch_compile_forward_train", False) and isinstance(self._module, MultiRLModule):
             for module_id in self.module.keys():
                 module = self.module[module_id]

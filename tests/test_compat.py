@@ -14,9 +14,7 @@ def test_installed_versions_are_the_checked_ones():
     )
 
 
-@pytest.fixture(scope="module")
-def league_episodes():
-    """Episodes sampled by a real env runner with the league on: blue is main, orange the rule bot."""
+def _sample(league: bool, lstm: bool):
     from rl_bot.algo import build_ppo_config
     from rl_bot.config import load_config
     from rl_bot.runner import RLBotEnvRunner
@@ -24,8 +22,9 @@ def league_episodes():
     cfg = load_config(
         None,
         [
-            "league.enabled=true",
+            f"league.enabled={str(league).lower()}",
             "league.opponents=[rule]",
+            f"model.use_lstm={str(lstm).lower()}",
             "resources.num_env_runners=0",
             "resources.num_envs_per_env_runner=2",
             "model.fcnet_hiddens=[16]",
@@ -37,13 +36,31 @@ def league_episodes():
     )
     ppo = build_ppo_config(cfg)
     runner = RLBotEnvRunner(config=ppo)
-    runner.set_league_plan(
-        {"module_probs": {"main": 0.0, "rule": 1.0}, "module_members": {"rule": "rule"}, "actor": "-", "namespace": "-"}
-    )
+    if league:
+        runner.set_league_plan(
+            {
+                "module_probs": {"main": 0.0, "rule": 1.0},
+                "module_members": {"rule": "rule"},
+                "actor": "-",
+                "namespace": "-",
+            }
+        )
     episodes = runner.sample(num_timesteps=60, explore=True)
     learner = ppo.build_learner(spaces=runner.get_spaces())  # built already
     runner.stop()
     return ppo, learner, episodes
+
+
+@pytest.fixture(scope="module")
+def league_episodes():
+    """Episodes sampled by a real env runner with the league on: blue is main (LSTM), orange the rule bot."""
+    return _sample(league=True, lstm=True)
+
+
+@pytest.fixture(scope="module")
+def feed_forward_episodes():
+    """Self-play episodes of a feed-forward main (no sequences, no zero-padding)."""
+    return _sample(league=False, lstm=False)
 
 
 def test_league_episodes_hold_frozen_agents(league_episodes):
@@ -70,21 +87,40 @@ def _flat(batch):
     return {k: v for k, v in tree.flatten_with_path(batch)}
 
 
-def test_the_learner_splits_sequences_with_numpy_into_rllibs_own_batch(league_episodes):
-    """ArrayTimeDimZeroPad replaces RLlib's AddTimeDimToBatchAndZeroPad in the learner (LSTM main, non-stateful rule
-    bot, episodes not a multiple of max_seq_len): the batch is the one RLlib's piece builds, column for column."""
+@pytest.mark.parametrize("sampled", ["league_episodes", "feed_forward_episodes"])
+def test_the_learners_fast_pieces_build_rllibs_own_batch(sampled, request, monkeypatch):
+    """ArrayAddOneTs, ArrayTimeDimZeroPad and NoGradGAE replace RLlib's AddOneTsToEpisodesAndTruncate,
+    AddTimeDimToBatchAndZeroPad and GeneralAdvantageEstimation in the learner (an LSTM main beside the non-stateful
+    rule bot, episodes not a multiple of max_seq_len; a feed-forward main): the batch is the one RLlib's pieces
+    build, column for column, and the value pass for GAE runs without autograd."""
+    import torch
     from ray.rllib.connectors.common.add_time_dim_to_batch_and_zero_pad import AddTimeDimToBatchAndZeroPad
+    from ray.rllib.connectors.learner.add_one_ts_to_episodes_and_truncate import AddOneTsToEpisodesAndTruncate
+    from ray.rllib.connectors.learner.general_advantage_estimation import GeneralAdvantageEstimation
 
-    from rl_bot.compat import ArrayTimeDimZeroPad
+    from rl_bot.compat import ArrayAddOneTs, ArrayTimeDimZeroPad, NoGradGAE
 
-    _, learner, episodes = league_episodes
+    _, learner, episodes = request.getfixturevalue(sampled)
+    lstm = sampled == "league_episodes"
     ours = learner._learner_connector
-    assert sum(isinstance(c, ArrayTimeDimZeroPad) for c in ours.connectors) == 1
+    kinds = [type(c) for c in ours.connectors]
+    assert kinds[0] is ArrayAddOneTs and kinds[-1] is NoGradGAE and kinds.count(ArrayTimeDimZeroPad) == 1
+    originals = {
+        ArrayAddOneTs: lambda c: AddOneTsToEpisodesAndTruncate(),
+        ArrayTimeDimZeroPad: lambda c: AddTimeDimToBatchAndZeroPad(as_learner_connector=True),
+        NoGradGAE: lambda c: GeneralAdvantageEstimation(gamma=c.gamma, lambda_=c.lambda_),
+    }
     rllib = copy.deepcopy(ours)
-    rllib.connectors = [
-        AddTimeDimToBatchAndZeroPad(as_learner_connector=True) if isinstance(c, ArrayTimeDimZeroPad) else c
-        for c in rllib.connectors
-    ]
+    rllib.connectors = [originals[type(c)](c) if type(c) in originals else c for c in rllib.connectors]
+    main = learner.module["main"]
+    grad_enabled = []
+    compute_values = main.compute_values
+
+    def spy(*args, **kwargs):
+        grad_enabled.append(torch.is_grad_enabled())
+        return compute_values(*args, **kwargs)
+
+    monkeypatch.setattr(main, "compute_values", spy)
 
     def run(pipeline):
         return _flat(
@@ -98,8 +134,10 @@ def test_the_learner_splits_sequences_with_numpy_into_rllibs_own_batch(league_ep
         )
 
     a, b = run(ours), run(rllib)
-    assert a.keys() == b.keys() and ("main", "loss_mask") in a and ("main", "seq_lens") in a
-    assert any(not m.all() for m in a[("main", "loss_mask")])  # some rows were padded
+    assert grad_enabled == [False, True]
+    assert a.keys() == b.keys() and {("main", "loss_mask"), ("main", "advantages")} <= a.keys()
+    assert (("main", "seq_lens") in a) == lstm
+    assert not a[("main", "loss_mask")].all()  # the bootstrap steps (and with the LSTM the padding) are masked
     for key in a:
         assert a[key].dtype == b[key].dtype and a[key].shape == b[key].shape, key
         assert (a[key] == b[key]).all(), key
