@@ -4,7 +4,8 @@ Everything that reads a private attribute, overrides a private method or copies 
 connector pieces (dropping frozen agents; per-step flags and LSTM sequences as numpy arrays; values without
 autograd), the env runner's env installation and local step counters, two indexed module-to-env connector pieces,
 the PPO learners (optimizers for trained modules only, torch.compile of the modules, mixed precision), and the
-per-iteration timers. ``tests/test_compat.py`` and the tests of each piece exercise them against the installed RLlib
+per-iteration timers; and one fix in Ray Tune's population-based training (a stale stop after an exploit).
+``tests/test_compat.py`` and the tests of each piece exercise them against the installed RLlib
 and fail loudly when the internals change. New code that needs an RLlib internal belongs here. (The pure
 ``rl_bot.env.batched`` reads three private attributes of rlgym's ``RocketSimEngine``; it cannot import Ray, so they
 stay there, named in its docstring and guarded by the lock-step agreement test; :data:`CHECKED_VERSIONS` names that
@@ -56,6 +57,8 @@ from ray.rllib.utils.numpy import convert_to_numpy
 from ray.rllib.utils.postprocessing.zero_padding import create_mask_and_seq_lens, split_and_zero_pad
 from ray.rllib.utils.spaces.space_utils import BatchedNdArray
 from ray.rllib.utils.spaces.space_utils import unbatch as unbatch_fn
+from ray.tune.experiment import Trial
+from ray.tune.schedulers import PopulationBasedTraining, TrialScheduler
 
 logger = logging.getLogger(__name__)
 
@@ -115,6 +118,31 @@ class DropUntrainedAgents(ConnectorV2):
                 for key in [k for k in column if isinstance(k, tuple) and len(k) == 3 and k[2] not in self.trainable]:
                     del column[key]
         return batch
+
+
+class PopulationBasedTrainingFixed(PopulationBasedTraining):
+    """Ray Tune's ``PopulationBasedTraining`` with one fix: an exploited trial is not stopped after its next save.
+
+    In synchronous mode, the first trial at a perturbation point is paused, which saves it; while that save runs
+    its status is still RUNNING. If the last trial arrives then and the paused one is in the lower quantile,
+    ``_exploit`` calls ``pause_trial(trial, should_checkpoint=False)``, whose ``_schedule_trial_stop`` sees the
+    save in flight and caches a STOP decision for the trial. The trial restarts from the exploited checkpoint, but
+    the cached STOP stays and runs after its next save: the trial ends early, short of its stop limit
+    (ray-project/ray#57906, open in Ray 2.60). The cached decision belonged to the old actor's save, which was
+    cancelled with that actor; this removes it.
+
+    Internal: reads ``Trial.is_saving`` and deletes from ``TuneController._cached_trial_decisions`` (the wrapper
+    PBT receives keeps the controller in ``_tune_controller``).
+    """
+
+    def _exploit(self, tune_controller: Any, trial: Any, trial_to_clone: Any) -> None:
+        stop_is_cached = trial.status != Trial.PAUSED and trial.is_saving
+        super()._exploit(tune_controller, trial, trial_to_clone)
+        if stop_is_cached:
+            decisions = tune_controller._tune_controller._cached_trial_decisions
+            if decisions.get(trial.trial_id) == TrialScheduler.STOP:
+                del decisions[trial.trial_id]
+                logger.debug("PBT: dropped the stale STOP cached for exploited trial %s", trial)
 
 
 #: The PPO timers ``perf/sample_time_s`` and ``perf/learn_time_s`` come from (``result["timers"]``).

@@ -300,8 +300,10 @@ class _Clamp:
 
 def search_and_scheduler(sweep: Sweep) -> tuple[Any, Any]:
     """Tune's search algorithm and scheduler for the sweep's settings."""
-    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, PopulationBasedTraining
+    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
     from ray.tune.search import BasicVariantGenerator, ConcurrencyLimiter
+
+    from rl_bot.compat import PopulationBasedTrainingFixed
 
     s, sch = sweep.spec.search, sweep.spec.scheduler
     if s.algorithm == "optuna":
@@ -322,7 +324,7 @@ def search_and_scheduler(sweep: Sweep) -> tuple[Any, Any]:
             reduction_factor=sch.reduction_factor,
         )
     elif sch.type == "pbt":
-        scheduler = PopulationBasedTraining(
+        scheduler = PopulationBasedTrainingFixed(
             time_attr="training_iteration",
             perturbation_interval=sch.perturbation_interval,
             burn_in_period=sch.burn_in_period,

@@ -9,6 +9,8 @@ from raycli import free_port, job_folders, ray_cli, ray_env, submit, wait_for
 from tiny import tiny
 
 from rl_bot.checkpoints import latest_checkpoint
+from rl_bot.league.files import highest_snapshot_on_disk
+from rl_bot.league.league import snapshot_id
 
 pytestmark = pytest.mark.integration
 
@@ -108,6 +110,8 @@ def test_job_stopped_after_a_checkpoint_continues_whole_when_resubmitted_with_re
     ckpt, state = latest_checkpoint(run_dir)
     assert state.iteration >= 2
     league_before = json.loads((ckpt / "league_state.json").read_text())
+    # the job may have taken a snapshot after its last complete checkpoint: the resume never reuses that id
+    numbered_after = max(league_before["snapshots_taken"], highest_snapshot_on_disk(run_dir))
     run_id = (run_dir / "mlflow_run_id").read_text().strip()
 
     target = state.iteration + 2
@@ -122,7 +126,8 @@ def test_job_stopped_after_a_checkpoint_continues_whole_when_resubmitted_with_re
     assert final_state.wall_time_s > state.wall_time_s
     # the league went on from the saved pool and ratings
     league_after = json.loads((final / "league_state.json").read_text())
-    assert league_after["snapshots_taken"] == league_before["snapshots_taken"] + 2
+    assert league_after["snapshots_taken"] == numbered_after + 2
+    assert {m["id"] for m in league_after["members"]} >= {snapshot_id(numbered_after + 2)}
     assert len(league_after["history"]) == len(league_before["history"]) + 2
     # one MLflow run for both jobs, with every iteration up to the target
     assert (run_dir / "mlflow_run_id").read_text().strip() == run_id

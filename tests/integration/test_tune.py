@@ -211,3 +211,72 @@ def test_a_trial_the_cluster_cannot_place_is_exit_2_before_anything_is_written(p
     assert cli(["tune", "--config", str(path)]) == 2
     assert "each trial reserves CPU=2" in capsys.readouterr().err
     assert not (project_home / "runs").exists()
+
+
+def _slow_pause_trainable():
+    """A toy Tune trainable ordered (by marker files) to hit the race ``compat.PopulationBasedTrainingFixed``
+    fixes: the weaker trial (score 0) reaches the perturbation point first and is paused; its pause-save lasts
+    until the stronger trial (score 1) has reported the same iteration and PBT has exploited it mid-save."""
+    from ray import tune
+
+    def wait_for(path):  # defined here: the trial actors cannot import this test module
+        deadline = time.monotonic() + 120
+        while not os.path.exists(path):
+            assert time.monotonic() < deadline, f"{path} never appeared"
+            time.sleep(0.05)
+
+    class SlowPause(tune.Trainable):
+        def setup(self, config):
+            self.score, self.t, self.sync = config["score"], 0, config["sync"]
+
+        def step(self):
+            self.t += 1
+            if self.score == 1 and self.t == 2:
+                wait_for(os.path.join(self.sync, "weaker-saving"))
+                open(os.path.join(self.sync, "stronger-at-2"), "w").close()
+            return {"score": self.score, "done": self.t >= 4}
+
+        def save_checkpoint(self, checkpoint_dir):
+            if self.score == 0 and self.t == 2:
+                open(os.path.join(self.sync, "weaker-saving"), "w").close()
+                wait_for(os.path.join(self.sync, "stronger-at-2"))
+                time.sleep(3.0)  # PBT handles the stronger trial's result meanwhile
+            with open(os.path.join(checkpoint_dir, "t"), "w") as f:
+                f.write(str(self.t))
+
+        def load_checkpoint(self, checkpoint_dir):
+            with open(os.path.join(checkpoint_dir, "t")) as f:
+                self.t = int(f.read())
+
+    return tune.with_resources(SlowPause, {"cpu": 1})
+
+
+@pytest.mark.parametrize("scheduler", ["ray", "fixed"])
+def test_a_trial_exploited_while_saving_runs_to_its_stop_limit(scheduler, tmp_path, ray_guard):
+    import ray
+    from ray import tune
+    from ray.tune.schedulers import PopulationBasedTraining
+
+    from rl_bot.compat import PopulationBasedTrainingFixed
+
+    pbt = {"ray": PopulationBasedTraining, "fixed": PopulationBasedTrainingFixed}[scheduler](
+        time_attr="training_iteration",
+        perturbation_interval=2,
+        quantile_fraction=0.5,
+        resample_probability=0.0,
+        hyperparam_mutations={"lr": [0.1, 0.2]},
+        synch=True,
+    )
+    ray.init(num_cpus=2, include_dashboard=False)
+    results = tune.Tuner(
+        _slow_pause_trainable(),
+        param_space={"score": tune.grid_search([0, 1]), "lr": 0.1, "sync": str(tmp_path)},
+        tune_config=tune.TuneConfig(metric="score", mode="max", scheduler=pbt, reuse_actors=False),
+        run_config=tune.RunConfig(
+            storage_path=str(tmp_path), checkpoint_config=tune.CheckpointConfig(checkpoint_frequency=1), verbose=0
+        ),
+    ).fit()
+    assert pbt._num_perturbations == 1  # the weaker trial copied the stronger one
+    iterations = sorted(r.metrics["training_iteration"] for r in results)
+    # Ray 2.60's own PBT ends the exploited trial after its next save (ray-project/ray#57906): the race is hit
+    assert iterations == ([3, 4] if scheduler == "ray" else [4, 4])
