@@ -240,7 +240,7 @@ def _slow_pause_trainable():
             if self.score == 0 and self.t == 2:
                 open(os.path.join(self.sync, "weaker-saving"), "w").close()
                 wait_for(os.path.join(self.sync, "stronger-at-2"))
-                time.sleep(3.0)  # PBT handles the stronger trial's result meanwhile
+                time.sleep(5.0)  # PBT handles the stronger trial's result meanwhile
             with open(os.path.join(checkpoint_dir, "t"), "w") as f:
                 f.write(str(self.t))
 
@@ -276,7 +276,7 @@ def test_a_trial_exploited_while_saving_runs_to_its_stop_limit(scheduler, tmp_pa
             storage_path=str(tmp_path), checkpoint_config=tune.CheckpointConfig(checkpoint_frequency=1), verbose=0
         ),
     ).fit()
-    assert pbt._num_perturbations == 1  # the weaker trial copied the stronger one
+    assert sorted(r.config["score"] for r in results) == [1, 1]  # the weaker trial copied the stronger one
     iterations = sorted(r.metrics["training_iteration"] for r in results)
     # Ray 2.60's own PBT ends the exploited trial after its next save (ray-project/ray#57906): the race is hit
     assert iterations == ([3, 4] if scheduler == "ray" else [4, 4])
