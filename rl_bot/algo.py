@@ -120,7 +120,9 @@ def build_ppo_config(cfg: TrainConfig) -> PPOConfig:
             learner_connector=(lambda *_: DropUntrainedAgents(trainable=[MAIN_MODULE])) if frozen else None,
         )
         .multi_agent(
-            policies=set(specs),
+            # in the specs' order: a set would build the modules (drawing their initial weights from the seeded
+            # generator) in the order of the string hash, which changes from process to process
+            policies=list(specs),
             policy_mapping_fn=main_policy_mapping,
             policies_to_train=[MAIN_MODULE],
         )

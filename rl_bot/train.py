@@ -7,6 +7,7 @@ exits with code 2 before Ray starts, and nothing already saved is touched.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import os
@@ -41,6 +42,7 @@ from rl_bot.config import (
     save_config,
     validate_config,
 )
+from rl_bot.console import LOG_FILE, Console, plain_console, quiet_output
 from rl_bot.env.guard import TrainingStopped
 
 EXIT_BAD_INPUT = 2
@@ -96,6 +98,11 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
         metavar="RUN_DIR",
         default=None,
         help="continue a run from its newest checkpoint (weights, optimizer, counters)",
+    )
+    p.add_argument(
+        "--verbose",
+        action="store_true",
+        help="show Ray's, RLlib's and MLflow's warnings and logs here (default: only in RUN_DIR/train.log)",
     )
 
 
@@ -432,21 +439,26 @@ def init_ray(address: str | None, log_level: str) -> None:
         ray.init(logging_level=log_level, include_dashboard=False)
 
 
-def run(p: TrainPlan, quiet: bool = False) -> TrainSummary:
+def run(p: TrainPlan, quiet: bool = False, console: Console | None = None) -> TrainSummary:
     """Build the algorithm, (restore,) call ``algo.train()`` until a stop limit, checkpoint, log to MLflow. Everything
     per iteration (league, curriculum, metrics) runs inside ``train()`` (:mod:`rl_bot.trainer`). Shuts Ray down
-    after."""
+    after. Our lines go to ``console`` (default: the terminal as it is), none with ``quiet``."""
     import ray
 
     from rl_bot.tracking import MlflowTracker
     from rl_bot.trainer import algorithm_config
 
     cfg = p.cfg
+    console = console or plain_console()
 
     def say(msg: str) -> None:
         if not quiet:
-            print(msg, flush=True)
+            console.say(msg)
 
+    logs = ""
+    if console.log_path is not None:
+        logs = f" (Ray, RLlib and MLflow logs: {console.log_path.name} in it; --verbose shows them here)"
+    say(f"run directory: {p.run_dir}{logs}")
     we_started = not ray.is_initialized()
     if we_started:
         init_ray(p.address, cfg.run.log_level)
@@ -465,7 +477,6 @@ def run(p: TrainPlan, quiet: bool = False) -> TrainSummary:
     algo = None
     status = "FAILED"
     try:
-        say(f"run directory: {p.run_dir}")
         algo = algorithm_config(cfg, p.run_dir, p.run_name).build_algo()
         base = CheckpointState(0, 0, 0, 0.0)
         if p.resume_from is not None:
@@ -554,16 +565,29 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def train_command(args: argparse.Namespace) -> int:
-    """Plan (exit 2 on bad input), then run."""
+    """Plan (exit 2 on bad input), then run: our lines on the terminal, Ray's, RLlib's and MLflow's in the run
+    folder's log file unless ``--verbose``."""
     try:
         p = plan(args)
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    existed = p.run_dir.exists()
+    output = contextlib.nullcontext(plain_console()) if args.verbose else quiet_output(p.run_dir)
     try:
-        run(p)
+        try:
+            with output as console:
+                run(p, console=console)
+        except (ConfigError, TrainingStopped, KeyboardInterrupt):
+            raise
+        except BaseException:
+            if not args.verbose:
+                print(f"(Ray's and RLlib's output of this run: {p.run_dir / LOG_FILE})", file=sys.stderr)
+            raise
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
+        if not existed and p.run_dir.is_dir() and [f.name for f in p.run_dir.iterdir()] == [LOG_FILE]:
+            shutil.rmtree(p.run_dir)  # a new run that never started: leave no folder behind
         return EXIT_BAD_INPUT
     except TrainingStopped as e:
         print(f"error: {e}", file=sys.stderr)

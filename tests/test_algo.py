@@ -117,3 +117,42 @@ def test_a_null_minibatch_trains_the_whole_batch_in_one_sgd_step(minibatch, sgd_
         assert ppo.minibatch_size is None and steps == {1}
     else:
         assert steps.pop() >= 4  # 120 samples of main in minibatches of 30
+
+
+INITIAL_WEIGHTS = """
+import hashlib, sys
+import numpy as np
+from rl_bot.algo import build_ppo_config
+from rl_bot.config import load_config
+from rl_bot.runner import RLBotEnvRunner
+cfg = load_config(None, ["resources.num_env_runners=0", "resources.num_envs_per_env_runner=1",
+                         "model.fcnet_hiddens=[16]", "model.lstm_cell_size=8", "league.enabled=true",
+                         "league.opponents=[rule-basic, rule]", "league.max_pool_size=3", "run.seed=5"])
+runner = RLBotEnvRunner(config=build_ppo_config(cfg))
+print(list(runner.module.keys()))
+for mid in runner.module.keys():
+    for name, w in sorted(runner.module[mid].get_state().items()):
+        print(mid, name, hashlib.sha256(np.ascontiguousarray(w).tobytes()).hexdigest())
+runner.stop()
+"""
+
+
+def test_the_same_seed_builds_the_same_initial_weights_in_every_process_on_one_machine():
+    """Same machine, same thread count: exact. The modules must be built in the config's order; built from a set
+    of their ids (as RLlib does with ``policies=set(...)``), the order, and so which weights each module draws from
+    the seeded generator, followed the string hash, which Python randomizes per process."""
+    import os
+    import subprocess
+    import sys
+
+    outs = []
+    for hash_seed in ("1", "2", "3"):
+        env = {**os.environ, "PYTHONHASHSEED": hash_seed, "RAY_AUTH_MODE": "disabled"}
+        proc = subprocess.run(
+            [sys.executable, "-c", INITIAL_WEIGHTS], capture_output=True, text=True, env=env, timeout=300
+        )
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        outs.append(proc.stdout.splitlines())
+    assert outs[0][0].count("opp_") >= 1 and "main" in outs[0][0]  # several modules, snapshot slots among them
+    assert len(outs[0]) > 10
+    assert outs[1] == outs[0] and outs[2] == outs[0]

@@ -4,6 +4,7 @@ import copy
 
 import numpy as np
 import pytest
+from compare import assert_same
 
 from rl_bot.compat import CHECKED_VERSIONS, version_problems
 
@@ -138,9 +139,7 @@ def test_the_learners_fast_pieces_build_rllibs_own_batch(sampled, request, monke
     assert a.keys() == b.keys() and {("main", "loss_mask"), ("main", "advantages")} <= a.keys()
     assert (("main", "seq_lens") in a) == lstm
     assert not a[("main", "loss_mask")].all()  # the bootstrap steps (and with the LSTM the padding) are masked
-    for key in a:
-        assert a[key].dtype == b[key].dtype and a[key].shape == b[key].shape, key
-        assert (a[key] == b[key]).all(), key
+    assert_same(a, b, "learner batch")
 
 
 @pytest.mark.parametrize(
@@ -162,8 +161,7 @@ def test_splitting_into_rows_matches_rllibs_split_and_zero_pad(items):
         items = [BatchedNdArray(rng.normal(size=(n, 3)).astype(np.float32)) for n in (4, 7, 1)]
     ours, theirs = split_into_rows(items, 5), split_and_zero_pad(items, max_seq_len=5)
     assert len(ours) == len(theirs)
-    for x, y in zip(ours, theirs, strict=True):
-        assert x.dtype == y.dtype and x.shape == y.shape and (x == y).all()
+    assert_same(ours, theirs, "rows")
 
 
 def test_splitting_into_rows_leaves_nested_and_empty_columns_to_rllib():

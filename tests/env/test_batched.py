@@ -4,10 +4,17 @@ import driving
 import numpy as np
 import pytest
 import RocketSim as rsim
+from compare import assert_same
 
 from rl_bot.config import EnvConfig, RewardTerm
 from rl_bot.env.batched import BatchedGame
 from rl_bot.env.game import NUM_ACTIONS, RLGymGame
+
+
+def f32(x) -> np.ndarray:
+    """Rewards and their sums, compared at float32: both paths start from RocketSim's float32 state, then one
+    computes in float64 and the other partly in float32."""
+    return np.asarray(x, dtype=np.float32)
 
 
 def put_ball_in_front_of_orange_goal(arena) -> None:
@@ -58,12 +65,7 @@ def test_batched_and_component_readings_of_the_same_arena_agree(team_size, extra
     arena = ref.gym.transition_engine._arena
     seen = {"touch": 0, "goal": 0, "truncated": 0, "nonzero": set(), "starts": set()}
     for t in range(900):
-        np.testing.assert_allclose(
-            batched.observations()[0],
-            np.stack([ref_obs[a] for a in ref.agents]),
-            atol=1e-5,
-            err_msg=f"observations differ at step {t}",
-        )
+        assert_same(batched.observations()[0], np.stack([ref_obs[a] for a in ref.agents]), f"observations, step {t}")
         if t % 150 == 100:
             put_ball_in_front_of_orange_goal(arena)
         chase = driving.steer_at_ball(ref.state, ref.agents)
@@ -76,14 +78,10 @@ def test_batched_and_component_readings_of_the_same_arena_agree(team_size, extra
         rew, b_term, b_trunc = batched._outcomes(np.ones(1, bool))
         assert set(batched.last_terms) == set(ref.reward.last_terms)
         for name, values in ref.reward.last_terms.items():
-            np.testing.assert_allclose(
-                batched.last_terms[name][0], values[0], atol=1e-5, err_msg=f"term {name} differs at step {t}"
-            )
+            assert_same(f32(batched.last_terms[name][0]), f32(values[0]), f"term {name}, step {t}")
             if np.any(values != 0):
                 seen["nonzero"].add(name)
-        np.testing.assert_allclose(
-            rew[0], [ref_rew[a] for a in ref.agents], atol=1e-5, err_msg=f"rewards differ at step {t}"
-        )
+        assert_same(f32(rew[0]), f32([ref_rew[a] for a in ref.agents]), f"rewards, step {t}")
         assert (bool(b_term[0]), bool(b_trunc[0])) == (term, trunc), f"done flags differ at step {t}"
         seen["touch"] += any(c.ball_touches for c in ref.state.cars.values())
         if term or trunc:
@@ -95,10 +93,12 @@ def test_batched_and_component_readings_of_the_same_arena_agree(team_size, extra
                 r.goals_orange,
                 r.touches_by_agent,
             )
-            assert (b.return_blue, b.return_orange) == pytest.approx((r.return_blue, r.return_orange), abs=1e-4)
+            assert_same(f32([b.return_blue, b.return_orange]), f32([r.return_blue, r.return_orange]), "returns")
             seen["goal"] += term
             seen["truncated"] += trunc
-            assert b.reward_terms == pytest.approx(r.reward_terms, abs=1e-4)
+            assert_same(
+                {k: f32(v) for k, v in b.reward_terms.items()}, {k: f32(v) for k, v in r.reward_terms.items()}, "sums"
+            )
             ref_obs = ref.reset()
             batched.start_episode(0)
             seen["starts"].add(ref.stats.start)
@@ -123,16 +123,11 @@ def test_batched_control_path_matches_rlgym_engine_in_lockstep():
     batched.reset(0)
     rng = np.random.default_rng(0)
     for t in range(300):
-        np.testing.assert_allclose(
-            batched.observations()[0],
-            np.stack([ref_obs[a] for a in ref.agents]),
-            atol=1e-5,
-            err_msg=f"observations differ at step {t}",
-        )
+        assert_same(batched.observations()[0], np.stack([ref_obs[a] for a in ref.agents]), f"observations, step {t}")
         acts = rng.integers(NUM_ACTIONS, size=2)
         ref_obs, ref_rew, term, trunc = ref.step({a: np.array([x]) for a, x in zip(ref.agents, acts, strict=True)})
         rew, b_term, b_trunc = batched.step(acts[None, :])
-        np.testing.assert_allclose(rew[0], [ref_rew[a] for a in ref.agents], atol=1e-5)
+        assert_same(f32(rew[0]), f32([ref_rew[a] for a in ref.agents]), f"rewards, step {t}")
         assert (bool(b_term[0]), bool(b_trunc[0])) == (term, trunc)
         if term or trunc:
             ref_obs = ref.reset()
@@ -152,9 +147,7 @@ def test_demolished_car_is_observed_like_rlgym_on_the_same_arena():
         batched.step(rng.integers(NUM_ACTIONS, size=(1, 4)))
         state = engine._get_state()  # rlgym's own reading of the very same arena
         ref = batched.games[0].gym.obs_builder.build_obs(batched.agents, state, {})
-        np.testing.assert_allclose(
-            batched.observations()[0], np.stack([ref[a] for a in batched.agents]), atol=1e-5, err_msg=f"step {t}"
-        )
+        assert_same(batched.observations()[0], np.stack([ref[a] for a in batched.agents]), f"observations, step {t}")
         if 10 <= t < 20:
             assert state.cars["blue-0"].is_demoed
 
@@ -192,5 +185,5 @@ def test_multi_step_thread_pool_gives_the_same_games_as_the_loop():
     for _ in range(60):
         acts = rng.integers(NUM_ACTIONS, size=(3, 2))
         outs = [g.step(acts) for g in games]
-        np.testing.assert_array_equal(games[0].observations(), games[1].observations())
-        np.testing.assert_array_equal(outs[0][0], outs[1][0])
+        assert_same(games[1].observations(), games[0].observations(), "observations")
+        assert_same(outs[1], outs[0], "rewards and done flags")
