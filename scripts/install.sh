@@ -14,11 +14,21 @@ fi
 # Reinstall only when the dependency list changed.
 WANT="$(sha256sum "$ROOT/pyproject.toml" | cut -d' ' -f1)"
 if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$WANT" ]; then
-  "$VENV/bin/python" -m pip install -q --upgrade pip
-  "$VENV/bin/python" -m pip install -q "torch==2.13.0"
+  # pip's own chatter goes to a log; on a failure its end is shown.
+  LOG="$VENV/install.log"
+  echo "installing rl-bot and its pinned dependencies into $VENV (about 2 minutes; pip's log: $LOG)"
   CONSTRAINTS="$(mktemp)"
   echo "torch==2.13.0" > "$CONSTRAINTS"
-  "$VENV/bin/python" -m pip install -q -c "$CONSTRAINTS" -e "$ROOT[test]"
+  if ! {
+    "$VENV/bin/python" -m pip install -q --upgrade pip &&
+    "$VENV/bin/python" -m pip install -q "torch==2.13.0" &&
+    "$VENV/bin/python" -m pip install -q -c "$CONSTRAINTS" -e "$ROOT[test]"
+  } > "$LOG" 2>&1; then
+    rm -f "$CONSTRAINTS"
+    tail -n 30 "$LOG" >&2
+    echo "error: the install failed (whole log: $LOG)" >&2
+    exit 1
+  fi
   rm -f "$CONSTRAINTS"
   echo "$WANT" > "$STAMP"
 fi

@@ -10,7 +10,8 @@ export RAY_AUTH_MODE="${RAY_AUTH_MODE:-disabled}"
 "$ROOT/.venv/bin/lint-imports" --no-cache
 set +e
 # -X faulthandler: a crash in native code (RocketSim, torch, Ray) prints every thread's Python stack.
-"$ROOT/.venv/bin/python" -X faulthandler -m pytest -q "$@"
+# --durations=10: the suite's ten slowest tests and their times, so its cost on a 2-core machine stays in view.
+"$ROOT/.venv/bin/python" -X faulthandler -m pytest -q --durations=10 "$@"
 rc=$?
 set -e
 if [ "$rc" -eq 5 ]; then

@@ -91,3 +91,55 @@ def test_train_checkpoint_resume_and_eval(project_home, ray_guard, capsys):
     )
     out = capsys.readouterr().out
     assert "iter_000003 (sampled actions), 1v1, tick skip 8: 2 episodes" in out and "touches/min" in out
+
+
+#: Every line ``rl-bot train`` itself prints (progress, league, curriculum, MLflow, summary).
+OWN_LINE = re.compile(r"^(run directory: |league: |curriculum: |MLflow: run |iter +\d+ \| |stopped: |resumed from )")
+
+
+def test_train_prints_only_its_own_lines_and_keeps_rays_in_the_run_folder(tmp_path):
+    """The user's path: the ``rl-bot`` console script in its own process (so Ray's native loggers, its worker
+    output and Python's warnings all write to the real stdout/stderr). With the league on, as in the quickstart."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from tiny import tiny
+
+    cfg_path = tmp_path / "tiny.yaml"
+    cfg_path.write_text(yaml.safe_dump(tiny(league={"enabled": True, "opponents": ["rule"]})))
+    env = {**os.environ, "RL_BOT_HOME": str(tmp_path), "RAY_AUTH_MODE": "disabled", "PYTHONWARNINGS": "default"}
+    env.pop("RAY_ADDRESS", None)
+    rl_bot = Path(sys.executable).parent / "rl-bot"
+
+    def train(*extra):
+        proc = subprocess.run(
+            [str(rl_bot), "train", "--config", str(cfg_path), *extra],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=300,
+        )
+        assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+        return proc
+
+    quiet = train()
+    lines = (quiet.stdout + quiet.stderr).splitlines()
+    assert quiet.stderr == "", quiet.stderr[-3000:]
+    assert [ln for ln in lines if not OWN_LINE.match(ln)] == []  # no warning, no Ray log line
+    run_dir = Path(lines[0].removeprefix("run directory: ").split(" (")[0])
+    assert lines[0] == (
+        f"run directory: {run_dir} (Ray, RLlib and MLflow logs: train.log in it; --verbose shows them here)"
+    )
+    assert [int(ln.split()[1]) for ln in lines if ln.startswith("iter ")] == [1, 2]
+    assert lines[-1].startswith("stopped: stop.iterations=2; last checkpoint: ")
+    log = (run_dir / "train.log").read_text()
+    assert "You are running PPO on the new API stack" in log  # what was kept off the terminal is in the log
+    assert "INFO mlflow" in log
+
+    loud = train("--verbose", "--set", "stop.iterations=1")
+    shown = loud.stdout + loud.stderr
+    assert "You are running PPO on the new API stack" in shown
+    assert "Ray, RLlib and MLflow logs" not in shown
+    assert [ln for ln in loud.stdout.splitlines() if ln.startswith("iter ")] != []
