@@ -151,7 +151,7 @@ def test_velocity_to_ball_reward_sign_and_scale():
     assert all(0.2 * cfg.step_seconds < v <= cfg.step_seconds for v in r.values()), r
 
 
-def test_same_seed_same_kickoffs_and_rollout():
+def test_same_seed_same_kickoffs_and_rollout_exactly_in_one_process():
     def rollout(seed):
         game = RLGymGame(EnvConfig(team_size=2))
         game.seed(seed)

@@ -42,7 +42,7 @@ def test_episode_summary_arrives_in_final_infos():
     assert trunc == {"__all__": True} and not term["blue-0"]  # a timeout: truncated for the episode only (done_dicts)
 
 
-def test_seeds_differ_per_runner_and_sub_env_but_repeat_exactly():
+def test_seeds_differ_per_runner_and_sub_env_but_repeat_exactly_in_one_process():
     # RLlib passes seed = base + worker_index + vector_index; the env derives its own stream from the triple.
     assert derive_seed(0, 1, 1).entropy == [0, 1, 1]
 

@@ -164,7 +164,7 @@ def test_snapshots_replaced_and_pruned_mid_game_lose_no_game(tmp_path, ray_guard
     # rounds are counted in env steps per env: round_steps 1 starts one every sample() call, whose 400 env steps
     # are 100 steps of each of the 4 envs (episode chunks summed over the envs, divided by their number)
     assert 95 <= status["round_age"] <= 110, status
-    # each slot holds the weights of the member the runner says it loaded
+    # each slot holds the weights of the member the runner says it loaded (a copy, no arithmetic: exact)
     assert status["loaded"]
     for slot, member in status["loaded"].items():
         snap = load_snapshot(snapshot_file(tmp_path, member))

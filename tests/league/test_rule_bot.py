@@ -234,7 +234,7 @@ def test_rule_bot_rejects_wrong_observation_shape_and_handles_an_empty_batch():
     assert RuleBot().actions(np.zeros((0, 172))).shape == (0,)
 
 
-def test_rule_bot_is_stateless_and_batched():
+def test_rule_bot_is_stateless_and_batched_exactly_in_one_process():
     rng = np.random.default_rng(0)
     game = RLGymGame(EnvConfig(team_size=2))
     game.seed(3)
