@@ -648,7 +648,8 @@ def direct_forward(module: Any) -> Any:
     """A forward pass for RLlib's default PPO torch module (MLP, or MLP + LSTM, shared encoder, categorical
     logits) that calls the module's own layers without RLlib's per-call plumbing (dicts per sub-model, fold and
     unfold, pytree maps): ``batch -> outputs`` with the same tensors and keys as ``module._forward``; ``None`` for
-    any other module, which then runs its own forward. The equivalence test compares the outputs (tests/support/compare.py)."""
+    any other module, which then runs its own forward. The equivalence test compares the outputs
+    (tests/support/compare.py)."""
     from ray.rllib.algorithms.ppo.torch.default_ppo_torch_rl_module import DefaultPPOTorchRLModule
     from ray.rllib.core.models.torch.encoder import (
         TorchActorCriticEncoder,
