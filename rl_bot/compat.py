@@ -492,6 +492,20 @@ class RLBotPPOTorchLearner(PPOTorchLearner):
                 if self.should_module_be_updated(module_id) and isinstance(module, TorchRLModule):
                     module.compile(self._torch_compile_cfg)
 
+    def compute_loss_for_module(self, *, module_id: str, config: Any, batch: dict, fwd_out: dict) -> Any:
+        loss = super().compute_loss_for_module(module_id=module_id, config=config, batch=batch, fwd_out=fwd_out)
+        from rl_bot.diagnostics import ppo_diagnostics
+
+        found = ppo_diagnostics(
+            module=self.module[module_id].unwrapped(),
+            batch=batch,
+            fwd_out=fwd_out,
+            clip_param=config.clip_param,
+            vf_clip_param=config.vf_clip_param,
+        )
+        self.metrics.log_dict(found, key=module_id, window=1)  # as PPO's own loss stats: the last minibatch's
+        return loss
+
     def after_gradient_based_update(self, *, timesteps: dict[str, Any]) -> None:
         super().after_gradient_based_update(timesteps=timesteps)
         # PPOLearner logs an entropy coefficient for every module, and PPO syncs to the env runners every module

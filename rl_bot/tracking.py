@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from rl_bot.config import TrainConfig, flatten, resolve_mlflow_uri
+from rl_bot.diagnostics import DIAGNOSTICS
 
 MLFLOW_RUN_ID_FILE = "mlflow_run_id"
 PARENT_RUN_TAG = "mlflow.parentRunId"
@@ -27,9 +28,8 @@ def select_metrics(result: dict[str, Any]) -> dict[str, float]:
         ("policy_loss", "losses/policy_loss"),
         ("vf_loss", "losses/value_loss"),
         ("entropy", "losses/entropy"),
-        ("mean_kl_loss", "losses/approx_kl"),
         ("total_loss", "losses/total_loss"),
-        ("vf_explained_var", "losses/explained_variance"),
+        *((key, name) for key, (name, _) in DIAGNOSTICS.items()),
     ):
         if src in main:
             out[dst] = float(main[src])

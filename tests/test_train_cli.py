@@ -260,6 +260,10 @@ def test_stop_limits_and_eta():
             "env/episode_length": 150.0,
             "env/touches_per_episode": 0.2,
             "env/goals_per_episode": 0.01,
+            "env/no_touch_timeout_rate": 0.85,
+            "losses/entropy": 3.97,
+            "losses/kl": 0.0123,
+            "losses/explained_variance": -0.25,
         },
         75.0,
     )
@@ -271,6 +275,8 @@ def test_stop_limits_and_eta():
         "ep len  150.0",
         "touches/ep  0.20",
         "goals/ep 0.010",
+        "no-touch  85%",
+        "H 3.97 kl 0.0123 EV -0.25",
         "ETA 1m15s",
     ):
         assert part in line
