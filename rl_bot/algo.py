@@ -116,6 +116,7 @@ def build_ppo_config(cfg: TrainConfig) -> PPOConfig:
             num_learners=r.num_learners,
             num_gpus_per_learner=r.num_gpus_per_learner,
             custom_resources_per_learner=dict(r.learner_resources),
+            learner_config_dict={"standardize_returns": p.standardize_returns, "return_clip": p.return_clip},
             # The league's frozen opponents are never trained: keep their agents out of the learner's batch.
             learner_connector=(lambda *_: DropUntrainedAgents(trainable=[MAIN_MODULE])) if frozen else None,
         )
@@ -138,6 +139,7 @@ def build_ppo_config(cfg: TrainConfig) -> PPOConfig:
             grad_clip_by="global_norm",
             kl_coeff=p.kl_coeff,
             use_kl_loss=p.kl_coeff > 0,
+            vf_clip_param=p.vf_clip_param if p.vf_clip_param is not None else float("inf"),
             train_batch_size_per_learner=p.train_batch_size,
             minibatch_size=p.minibatch_size,
             num_epochs=p.num_epochs,

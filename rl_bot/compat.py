@@ -485,6 +485,42 @@ class RLBotPPOTorchLearner(PPOTorchLearner):
         super().build()
         if self._learner_connector is not None:
             use_fast_learner_pieces(self._learner_connector)
+            settings = self.config.learner_config_dict
+            if settings.get("standardize_returns"):
+                from rl_bot.return_scaling import ReturnStandardizer
+
+                pieces = self._learner_connector.connectors
+                gae = next(i for i, c in enumerate(pieces) if isinstance(c, GeneralAdvantageEstimation))
+                trained = tuple(m for m in self.module.keys() if self.should_module_be_updated(m))
+                pieces.insert(
+                    gae,
+                    ReturnStandardizer(gamma=self.config.gamma, clip=settings["return_clip"], modules=trained),
+                )
+
+    def return_standardizer(self) -> Any:
+        """The learner pipeline's :class:`~rl_bot.return_scaling.ReturnStandardizer` (None when off)."""
+        from rl_bot.return_scaling import ReturnStandardizer
+
+        pipeline = self._learner_connector
+        pieces = pipeline.connectors if pipeline is not None else []
+        return next((c for c in pieces if isinstance(c, ReturnStandardizer)), None)
+
+    def get_state(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        state = super().get_state(*args, **kwargs)
+        scaler = self.return_standardizer()
+        if scaler is not None:
+            from rl_bot.return_scaling import STATE_KEY
+
+            state[STATE_KEY] = scaler.get_state()
+        return state
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        from rl_bot.return_scaling import STATE_KEY
+
+        scaler = self.return_standardizer()
+        if scaler is not None and STATE_KEY in state:
+            scaler.set_state(state[STATE_KEY])
+        super().set_state({k: v for k, v in state.items() if k != STATE_KEY})
         if getattr(self, "_torch_compile_forward_train", False) and isinstance(self._module, MultiRLModule):
             for module_id in self.module.keys():
                 module = self.module[module_id]

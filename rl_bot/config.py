@@ -284,6 +284,18 @@ class PPOSection(_Section):
     clip_param: float = Field(0.2, gt=0, description="PPO ratio clip.")
     grad_clip: float | None = Field(0.5, gt=0, description="Global gradient-norm clip (null: none).")
     kl_coeff: float = Field(0.0, ge=0, description="Initial KL penalty coefficient (0: off).")
+    vf_clip_param: float | None = Field(
+        10.0,
+        gt=0,
+        description="Squared value error above which a sample gives the critic no gradient (RLlib's vf_clip_param; "
+        "null: never).",
+    )
+    standardize_returns: bool = Field(
+        False,
+        description="Divide the trained policy's rewards by the running std of its discounted returns, then clip "
+        "to +-return_clip, before GAE (the statistics are saved in checkpoints).",
+    )
+    return_clip: float = Field(10.0, gt=0, description="Clip of the standardized rewards (standardize_returns).")
     train_batch_size: int = Field(
         16000, ge=1, description="Env steps per iteration per learner (each step has one sample per car)."
     )
