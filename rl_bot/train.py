@@ -358,7 +358,7 @@ def progress_line(row: dict[str, float], eta: float | None, stage: str | None = 
         f"{g('perf/agent_steps_per_s'):7,.0f} agent-steps/s | return {g('env/episode_return_mean'):7.3f} | "
         f"ep len {g('env/episode_length'):6.1f} | touches/ep {g('env/touches_per_episode'):5.2f} | "
         f"goals/ep {g('env/goals_per_episode'):5.3f} | no-touch {g('env/no_touch_timeout_rate'):4.0%} | "
-        f"H {g('losses/entropy'):4.2f} kl {g('losses/kl'):.4f} EV {g('losses/explained_variance'):5.2f}"
+        f"H {g('losses/entropy'):4.2f} kl {g('losses/kl'):.5f} EV {g('losses/explained_variance'):5.2f}"
     )
     if "league/elo_main" in row:
         line += (

@@ -276,7 +276,7 @@ def test_stop_limits_and_eta():
         "touches/ep  0.20",
         "goals/ep 0.010",
         "no-touch  85%",
-        "H 3.97 kl 0.0123 EV -0.25",
+        "H 3.97 kl 0.01230 EV -0.25",
         "ETA 1m15s",
     ):
         assert part in line
