@@ -52,7 +52,7 @@ def test_match_report_reads_each_game_from_the_players_side():
         match_report([EpisodeStats(end="goal")], [0], "random", 700.0)
 
 
-def test_every_game_is_played_to_its_end_and_seeds_reproduce_them():
+def test_every_game_is_played_to_its_end_and_seeds_reproduce_them_exactly_on_one_machine():
     cfg = EnvConfig(no_touch_timeout_s=3, game_timeout_s=6)
     teams = lambda g: (RulePolicy(), RandomPolicy(g))  # noqa: E731
     a = play_games(cfg, 9, teams, seed=4, arenas=4)  # more games than arenas: arenas restart

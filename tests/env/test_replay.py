@@ -57,7 +57,7 @@ def test_frames_hold_the_positions_the_arena_reported_at_each_step(cfg):
     assert [c.team for c in game.frames[0].cars] == [0, 1]
 
 
-def test_recording_changes_no_game_and_ends_each_replay_like_its_game():
+def test_recording_changes_no_game_on_one_machine_and_ends_each_replay_like_its_game():
     args = (RulePolicy(), RulePolicy(BasicRuleBot()), SHORT, 4, "rule-basic", 1100.0)
     plain = play_match(*args, seed=1, arenas=2)
     rec = GameRecorder((1, 3))  # more games than arenas: recorded games start in arenas that played others

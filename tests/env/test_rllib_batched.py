@@ -27,14 +27,16 @@ def make_runner(backend):
 
 def first_observations(runner):
     episodes = runner.sample(num_timesteps=3, explore=True)
-    return sorted(tuple(e.get_observations(0)["blue-0"][:60].round(5)) for e in episodes)
+    first = [e.get_observations(0)["blue-0"] for e in episodes]
+    # kickoff layouts differ by hundreds of uu: a coarse key orders them the same way on both backends
+    return np.stack(sorted(first, key=lambda o: tuple(np.round(o[:60], 1))))
 
 
 def test_batched_runner_starts_the_same_games_as_the_rlgym_runner():
     batched, plain = make_runner("batched"), make_runner("rlgym")
     try:
         assert isinstance(batched.env.envs[0].possible_agents, list)
-        assert first_observations(batched) == first_observations(plain)
+        assert_same(first_observations(batched), first_observations(plain), "first observations")
     finally:
         batched.stop()
         plain.stop()

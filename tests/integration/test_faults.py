@@ -11,7 +11,7 @@ import sys
 import numpy as np
 import pytest
 import yaml
-from raycli import wait_for
+from raycli import ctrl_c_reaches_child, wait_for
 from tiny import TINY, tiny
 
 from rl_bot.checkpoints import CHECKPOINT_DIR, latest_checkpoint, list_checkpoints, read_state
@@ -34,6 +34,7 @@ def start_training(home, cfg: dict) -> tuple[subprocess.Popen, object]:
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
+        preexec_fn=ctrl_c_reaches_child,
     )
     return proc, home / "runs"
 

@@ -11,6 +11,7 @@ import time
 
 import pytest
 import yaml
+from raycli import ctrl_c_reaches_child
 from tiny import tiny
 
 from rl_bot.cli import main as cli
@@ -174,6 +175,7 @@ def test_a_stopped_sweep_resumes_where_it_stopped(project_home, ray_guard):
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        preexec_fn=ctrl_c_reaches_child,
     )
     try:
         deadline = time.monotonic() + 300

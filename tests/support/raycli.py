@@ -108,3 +108,12 @@ class MlflowServer:
         except (ProcessLookupError, subprocess.TimeoutExpired):
             os.killpg(self.proc.pid, signal.SIGKILL)
         self.log.close()
+
+
+def ctrl_c_reaches_child() -> None:
+    """``preexec_fn`` for a child a test stops with SIGINT: a shell starts background jobs with SIGINT ignored, the
+    ignore is inherited through exec, and Python then installs no KeyboardInterrupt handler, so the child would
+    never see the test's Ctrl-C. Reset it to the default."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
