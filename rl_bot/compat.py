@@ -496,6 +496,12 @@ class RLBotPPOTorchLearner(PPOTorchLearner):
                     gae,
                     ReturnStandardizer(gamma=self.config.gamma, clip=settings["return_clip"], modules=trained),
                 )
+        if getattr(self, "_torch_compile_forward_train", False) and isinstance(self._module, MultiRLModule):
+            for module_id in self.module.keys():
+                module = self.module[module_id]
+                module = module.unwrapped() if hasattr(module, "unwrapped") else module
+                if self.should_module_be_updated(module_id) and isinstance(module, TorchRLModule):
+                    module.compile(self._torch_compile_cfg)
 
     def return_standardizer(self) -> Any:
         """The learner pipeline's :class:`~rl_bot.return_scaling.ReturnStandardizer` (None when off)."""
@@ -521,12 +527,6 @@ class RLBotPPOTorchLearner(PPOTorchLearner):
         if scaler is not None and STATE_KEY in state:
             scaler.set_state(state[STATE_KEY])
         super().set_state({k: v for k, v in state.items() if k != STATE_KEY})
-        if getattr(self, "_torch_compile_forward_train", False) and isinstance(self._module, MultiRLModule):
-            for module_id in self.module.keys():
-                module = self.module[module_id]
-                module = module.unwrapped() if hasattr(module, "unwrapped") else module
-                if self.should_module_be_updated(module_id) and isinstance(module, TorchRLModule):
-                    module.compile(self._torch_compile_cfg)
 
     def compute_loss_for_module(self, *, module_id: str, config: Any, batch: dict, fwd_out: dict) -> Any:
         loss = super().compute_loss_for_module(module_id=module_id, config=config, batch=batch, fwd_out=fwd_out)
