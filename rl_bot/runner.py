@@ -48,6 +48,9 @@ def make_vector_env(env_cfg: EnvConfig, num_envs: int, seed: int, worker_index: 
     if env_cfg.resolved_backend == "batched":
         return BatchedRocketLeagueVectorEnv(env_config, num_envs=num_envs, worker_index=worker_index)
     ctx = EnvContext(env_config, worker_index=worker_index, num_workers=num_workers)
+    # a new env (a curriculum stage) registers the id again with its own config: drop the old entry first, which
+    # gymnasium would otherwise replace with a warning
+    gym.registry.pop(_GYM_ID, None)
     gym.register(_GYM_ID, entry_point=partial(RocketLeagueEnv, ctx), disable_env_checker=True)
     return make_vec(_GYM_ID, num_envs=num_envs, vectorization_mode=gym.envs.registration.VectorizeMode.SYNC)
 
