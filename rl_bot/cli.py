@@ -175,6 +175,8 @@ def _bench(args: argparse.Namespace) -> int:
             continue
         shown.append(a)
     command = "rl-bot bench " + " ".join(shown)
+    if args.learning:
+        return _bench_learning(args, cfg, command.strip())
     run_bench(
         cfg,
         seconds=args.seconds,
@@ -186,6 +188,25 @@ def _bench(args: argparse.Namespace) -> int:
         league_compare=args.league_compare,
         sampler_compare=args.sampler_compare,
     )
+    return 0
+
+
+def _bench_learning(args: argparse.Namespace, cfg: TrainConfig, command: str) -> int:
+    from rl_bot.config import project_home
+    from rl_bot.learning import run_learning_bench
+
+    markdown = args.markdown if args.markdown is not None else project_home() / "docs" / "learning.md"
+    try:
+        if args.minutes is None:
+            raise ConfigError(["--learning needs --minutes N: how long to train"], "--minutes")
+        if not markdown.parent.is_dir():
+            raise ConfigError(
+                [f"--markdown {str(markdown)!r}: folder {str(markdown.parent)!r} does not exist"], "--markdown"
+            )
+        run_learning_bench(cfg, args.minutes, args.games, command, markdown=markdown, seed=args.seed)
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     return 0
 
 
@@ -275,6 +296,15 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also train at the configured env runners on the other sampling path (array vs RLlib's)",
     )
+    b.add_argument(
+        "--learning",
+        action="store_true",
+        help="train --minutes N, then play the bot against random and rule (greedy and sampled) and in self-play; "
+        "append a row to docs/learning.md (or --markdown)",
+    )
+    b.add_argument("--minutes", type=float, default=None, help="with --learning: minutes of training")
+    b.add_argument("--games", type=int, default=200, help="with --learning: games per evaluation (default 200)")
+    b.add_argument("--seed", type=int, default=0, help="with --learning: the evaluation games' seed")
     b.set_defaults(func=_bench)
     return parser
 

@@ -299,6 +299,12 @@ def plan(args: argparse.Namespace) -> TrainPlan:
         problems += custom_resource_problems(cfg, {}, "a local Ray (no custom resources)")
         if problems:
             raise ConfigError(problems, "resources")
+    run_dir = new_run_dir(cfg)
+    return TrainPlan(cfg, run_dir, address, run_name=run_dir.name)
+
+
+def new_run_dir(cfg: TrainConfig) -> Path:
+    """A folder name no run uses yet: ``<output_dir>/rocketleague-<n>v<n>__<name>__<seed>__<time>[-k]``."""
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     name = f"rocketleague-{cfg.env.team_size}v{cfg.env.team_size}__{cfg.run.name}__{cfg.run.seed}__{stamp}"
     run_dir = resolve_output_dir(cfg) / name
@@ -306,7 +312,7 @@ def plan(args: argparse.Namespace) -> TrainPlan:
     while run_dir.exists():
         n += 1
         run_dir = run_dir.with_name(f"{name}-{n}")
-    return TrainPlan(cfg, run_dir, address, run_name=run_dir.name)
+    return run_dir
 
 
 # ------------------------------------------------------------------------------------------------ progress
