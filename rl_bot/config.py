@@ -637,33 +637,53 @@ class StageConfig(_Section):
     step_back: StepBackConfig | None = Field(None, description="Optional: when to return to the previous stage.")
 
 
-#: The quickstart's reward terms, which the first default stages build on.
-_BASIC_REWARDS = (
-    {"name": "goal", "weight": 10.0},
+#: Stage 1's rewards, after the rlgym-ppo guide's early stage: touching the ball dominates, with speed toward the
+#: ball and facing it as per-second shaping and no goal reward (measured in docs/learning.md).
+TOUCH_REWARDS = (
     {"name": "touch", "weight": 2.0},
+    {"name": "velocity_player_to_ball", "weight": 3.0},
+    {"name": "face_ball", "weight": 0.6},
+)
+#: Stage 2 on: the goal and the ball's speed toward the opponent goal join, the touch terms shrink.
+SCORE_REWARDS = (
+    {"name": "goal", "weight": 10.0},
+    {"name": "velocity_ball_to_goal", "weight": 5.0},
+    {"name": "touch", "weight": 1.0},
     {"name": "velocity_player_to_ball", "weight": 1.5},
+    {"name": "face_ball", "weight": 0.3},
 )
 
 
 def _default_stages() -> tuple[StageConfig, ...]:
     return (
         StageConfig(
-            name="1v1-basics",
+            name="1v1-touch",
             env={
                 "team_size": 1,
                 "reward_mode": "dense",
-                "rewards": list(_BASIC_REWARDS),
+                "rewards": list(TOUCH_REWARDS),
                 "start_states": {"kickoff": 3.0, "ground_ball": 1.0},
             },
             opponents="self",
-            until=TransitionConfig(min_env_steps=1_000_000, touches_per_minute=8.0, max_env_steps=3_000_000),
+            until=TransitionConfig(min_env_steps=500_000, touches_per_minute=10.0, max_env_steps=5_000_000),
+        ),
+        StageConfig(
+            name="1v1-score",
+            env={
+                "team_size": 1,
+                "reward_mode": "dense",
+                "rewards": list(SCORE_REWARDS),
+                "start_states": {"kickoff": 3.0, "ground_ball": 1.0},
+            },
+            opponents="self",
+            until=TransitionConfig(min_env_steps=8_000_000),
         ),
         StageConfig(
             name="1v1-league",
             env={
                 "team_size": 1,
                 "reward_mode": "dense",
-                "rewards": [*_BASIC_REWARDS, {"name": "shot", "weight": 2.0}, {"name": "save", "weight": 2.0}],
+                "rewards": [*SCORE_REWARDS, {"name": "shot", "weight": 2.0}, {"name": "save", "weight": 2.0}],
             },
             opponents="league",
             until=TransitionConfig(min_env_steps=2_000_000, rating=1400.0, max_env_steps=40_000_000),
@@ -700,7 +720,7 @@ class CurriculumConfig(_Section):
     stages: tuple[StageConfig, ...] = Field(
         default_factory=_default_stages,
         min_length=1,
-        description="The stages in order (default: five, 1v1 basics to a 3v3 league; docs/curriculum.md).",
+        description="The stages in order (default: six, 1v1 touch and score stages to a 3v3 league; docs/curriculum.md).",
     )
 
     @field_validator("stages")

@@ -27,6 +27,7 @@ def test_ppo_config_maps_every_section():
     cfg = load_config(
         None,
         [
+            "model.use_lstm=true",
             "resources.num_env_runners=3",
             "resources.num_envs_per_env_runner=5",
             "ppo.lr=0.0007",
@@ -53,7 +54,7 @@ def test_ppo_config_maps_every_section():
 
 
 def test_lstm_state_is_carried_across_steps():
-    cfg = load_config(None, ["model.lstm_cell_size=16", "model.fcnet_hiddens=[32]"])
+    cfg = load_config(None, ["model.use_lstm=true", "model.lstm_cell_size=16", "model.fcnet_hiddens=[32]"])
     module, env = build_module(cfg)
     assert module.is_stateful()
     obs, _ = env.reset(seed=0)
@@ -126,7 +127,7 @@ from rl_bot.algo import build_ppo_config
 from rl_bot.config import load_config
 from rl_bot.runner import RLBotEnvRunner
 cfg = load_config(None, ["resources.num_env_runners=0", "resources.num_envs_per_env_runner=1",
-                         "model.fcnet_hiddens=[16]", "model.lstm_cell_size=8", "league.enabled=true",
+                         "model.use_lstm=true", "curriculum.enabled=false", "model.fcnet_hiddens=[16]", "model.lstm_cell_size=8", "league.enabled=true",
                          "league.opponents=[rule-basic, rule]", "league.max_pool_size=3", "run.seed=5"])
 runner = RLBotEnvRunner(config=build_ppo_config(cfg))
 print(list(runner.module.keys()))

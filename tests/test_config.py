@@ -27,10 +27,14 @@ def write(tmp_path: Path, data: dict) -> Path:
 def test_quickstart_loads_with_documented_defaults():
     cfg = load_config()
     assert cfg.env.team_size == 1 and cfg.env.tick_skip == 8
-    assert cfg.model.use_lstm and cfg.model.lstm_cell_size == 128
+    assert not cfg.model.use_lstm and list(cfg.model.fcnet_hiddens) == [256, 256]
     assert cfg.resources.num_env_runners == 2 and cfg.resources.num_envs_per_env_runner == 32
-    assert [t.name for t in cfg.env.rewards] == ["goal", "touch", "velocity_player_to_ball"]
-    assert cfg.stop.iterations is not None
+    assert cfg.ppo.lr == 1e-3 and cfg.ppo.minibatch_size == 2000
+    # the first minutes of the default path: the default curriculum, its first stage touch-centred
+    assert cfg.curriculum.enabled and cfg.league.enabled
+    assert cfg.curriculum.stages[0].name == "1v1-touch" and "goal" not in {t.name for t in cfg.stage_env(0).rewards}
+    assert "goal" in {t.name for t in cfg.env.rewards}
+    assert cfg.stop.wall_time_s is not None and cfg.stop.wall_time_s <= 6 * 60
 
 
 def test_typo_and_wrong_type_are_both_reported(tmp_path):
@@ -70,7 +74,10 @@ def test_overrides_are_validated_like_the_file():
         (["ppo.minibatch_size=null"], "minibatch_size=null (the whole batch as one minibatch) with num_epochs=3"),
         (["env.no_touch_timeout_s=90"], "no_touch_timeout_s=90.0 exceeds game_timeout_s=60.0"),
         (["stop.iterations=null", "stop.wall_time_s=null"], "no stop condition"),
-        (["ppo.minibatch_size=10", "ppo.train_batch_size=100"], "max_seq_len=20 > ppo.minibatch_size=10"),
+        (
+                ["model.use_lstm=true", "ppo.minibatch_size=10", "ppo.train_batch_size=100"],
+                "max_seq_len=20 > ppo.minibatch_size=10",
+            ),
         (["tracking.mlflow_uri=sqlite:///mlflow.db"], "relative sqlite path"),
         (["run.name=has space"], "run.name"),
     ],

@@ -112,14 +112,20 @@ def test_bad_stages_are_one_clear_error_before_ray(stages, needle):
 def test_shipped_defaults_validate_and_name_their_bots():
     cfg = validate_config({"league": {"enabled": True}, "curriculum": {"enabled": True}})
     assert [s.name for s in cfg.curriculum.stages] == [
-        "1v1-basics",
+        "1v1-touch",
+        "1v1-score",
         "1v1-league",
         "2v2-self",
         "2v2-league",
         "3v3-league",
     ]
-    assert [cfg.stage_env(i).team_size for i in range(5)] == [1, 1, 2, 2, 3]
-    assert [cfg.stage_env(i).reward_mode for i in range(5)] == ["dense", "dense", "hybrid", "hybrid", "hybrid"]
+    assert [cfg.stage_env(i).team_size for i in range(6)] == [1, 1, 1, 2, 2, 3]
+    assert [cfg.stage_env(i).reward_mode for i in range(6)] == ["dense"] * 3 + ["hybrid"] * 3
+    # field practice: no goal reward until main touches the ball often; then goals and the ball's way to goal
+    terms = [{t.name for t in cfg.stage_env(i).rewards} for i in range(3)]
+    assert "goal" not in terms[0] and "touch" in terms[0]
+    assert {"goal", "velocity_ball_to_goal", "touch"} <= terms[1] and {"shot", "save"} <= terms[2]
+    assert cfg.curriculum.stages[0].until.touches_per_minute is not None
     assert "rule" in cfg.builtin_modules
     # a stage's env inherits what it does not set
     assert cfg.stage_env(2).tick_skip == cfg.env.tick_skip

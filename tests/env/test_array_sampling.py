@@ -32,6 +32,8 @@ from rl_bot.runner import RLBotEnvRunner
 TINY = [
     "resources.num_env_runners=0",
     "resources.num_envs_per_env_runner=3",
+    "model.use_lstm=true",
+    "curriculum.enabled=false",
     "model.fcnet_hiddens=[16]",
     "model.lstm_cell_size=8",
     "model.max_seq_len=5",
