@@ -720,7 +720,8 @@ class CurriculumConfig(_Section):
     stages: tuple[StageConfig, ...] = Field(
         default_factory=_default_stages,
         min_length=1,
-        description="The stages in order (default: six, 1v1 touch and score stages to a 3v3 league; docs/curriculum.md).",
+        description="The stages in order (default: six, 1v1 touch and score stages to a 3v3 league; "
+        "docs/curriculum.md).",
     )
 
     @field_validator("stages")

@@ -67,7 +67,7 @@ class LearningResult:
             f"trained {self.wall_time_s / 60:.1f} min, {self.env_steps:,} env steps, {self.iterations} iterations "
             f"({self.run_dir}); entropy {self.entropy:.2f}, explained variance {self.explained_variance:.2f} at the end"
         ]
-        for (opponent, greedy), report in self.matches.items():
+        for (_, greedy), report in self.matches.items():
             lines.append(report.line(f"{'greedy' if greedy else 'sampled'} actions"))
         lines.append(self.selfplay.line("self-play, sampled actions"))
         return "\n".join(lines)

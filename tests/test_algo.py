@@ -127,7 +127,8 @@ from rl_bot.algo import build_ppo_config
 from rl_bot.config import load_config
 from rl_bot.runner import RLBotEnvRunner
 cfg = load_config(None, ["resources.num_env_runners=0", "resources.num_envs_per_env_runner=1",
-                         "model.use_lstm=true", "curriculum.enabled=false", "model.fcnet_hiddens=[16]", "model.lstm_cell_size=8", "league.enabled=true",
+                         "model.use_lstm=true", "curriculum.enabled=false", "model.fcnet_hiddens=[16]",
+                         "model.lstm_cell_size=8", "league.enabled=true",
                          "league.opponents=[rule-basic, rule]", "league.max_pool_size=3", "run.seed=5"])
 runner = RLBotEnvRunner(config=build_ppo_config(cfg))
 print(list(runner.module.keys()))

@@ -75,9 +75,9 @@ def test_overrides_are_validated_like_the_file():
         (["env.no_touch_timeout_s=90"], "no_touch_timeout_s=90.0 exceeds game_timeout_s=60.0"),
         (["stop.iterations=null", "stop.wall_time_s=null"], "no stop condition"),
         (
-                ["model.use_lstm=true", "ppo.minibatch_size=10", "ppo.train_batch_size=100"],
-                "max_seq_len=20 > ppo.minibatch_size=10",
-            ),
+            ["model.use_lstm=true", "ppo.minibatch_size=10", "ppo.train_batch_size=100"],
+            "max_seq_len=20 > ppo.minibatch_size=10",
+        ),
         (["tracking.mlflow_uri=sqlite:///mlflow.db"], "relative sqlite path"),
         (["run.name=has space"], "run.name"),
     ],
