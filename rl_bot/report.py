@@ -32,6 +32,10 @@ class Panel:
 
     title: str
     keys: tuple[str, ...]
+    #: the metric whose value at each iteration is the x coordinate (None: the iteration), and its scale
+    x_key: str | None = None
+    x_scale: float = 1.0
+    x_label: str = "iteration"
 
 
 def curve_panels(cfg: TrainConfig) -> list[Panel]:
@@ -46,10 +50,19 @@ def curve_panels(cfg: TrainConfig) -> list[Panel]:
             f"Periodic evaluation vs {opp}: score and win rate",
             (f"league/eval_score_vs_{opp}", f"league/eval_winrate_vs_{opp}"),
         ),
+        Panel(
+            f"Learning curve: win rate vs {opp} over wall time",
+            (f"league/eval_winrate_vs_{opp}",),
+            x_key="perf/wall_time_s",
+            x_scale=1 / 60,
+            x_label="minutes of training",
+        ),
         Panel("Curriculum stage", ("curriculum/stage",)),
         Panel("Policy loss", ("losses/policy_loss",)),
         Panel("Value loss", ("losses/value_loss",)),
         Panel("Entropy", ("losses/entropy",)),
+        Panel("KL between the sampling and the updated policy", ("losses/kl",)),
+        Panel("Value function: explained variance", ("losses/explained_variance",)),
         Panel("Agent steps per second", ("perf/agent_steps_per_s",)),
     ]
 
@@ -87,6 +100,22 @@ def metric_histories(cfg: TrainConfig, run_dir: Path) -> tuple[dict[str, list[tu
     return hist, f"MLflow run {run_id} at {uri}"
 
 
+def panel_curve(
+    hist: dict[str, list[tuple[int, float]]], panel: Panel, key: str
+) -> list[tuple[float, float, tuple[float, float] | None]]:
+    """``key``'s points in ``panel``: (x, value, its ``_low``/``_high`` band or None). x is the iteration, or the
+    panel's x metric at that iteration times its scale (iterations without that metric are left out)."""
+    at = dict(hist.get(panel.x_key, [])) if panel.x_key else None
+    low, high = dict(hist.get(f"{key}_low", [])), dict(hist.get(f"{key}_high", []))
+    out = []
+    for step, value in hist.get(key, []):
+        if at is not None and step not in at:
+            continue
+        x = (at[step] if at is not None else step) * panel.x_scale
+        out.append((x, value, (low[step], high[step]) if step in low and step in high else None))
+    return out
+
+
 def plot_curves(hist: dict[str, list[tuple[int, float]]], panels: list[Panel]) -> bytes | None:
     """The panels with data as one PNG (None if no panel has data)."""
     import matplotlib
@@ -105,17 +134,23 @@ def plot_curves(hist: dict[str, list[tuple[int, float]]], panels: list[Panel]) -
             pts = hist.get(key)
             if not pts:
                 continue
-            x, y = [s for s, _ in pts], [v for _, v in pts]
-            style = "o-" if len(pts) < 30 else "-"
+            curve = panel_curve(hist, panel, key)
+            if not curve:
+                continue
+            x, y, band = zip(*curve, strict=True)
+            style = "o-" if len(curve) < 30 else "-"
             (line,) = ax.plot(x, y, style, ms=3, lw=1.2, label=key)
-            low, high = dict(hist.get(f"{key}_low", [])), dict(hist.get(f"{key}_high", []))
-            band = [s for s in x if s in low and s in high]
-            if band:
+            shaded = [(xi, b) for xi, b in zip(x, band, strict=True) if b is not None]
+            if shaded:
                 ax.fill_between(
-                    band, [low[s] for s in band], [high[s] for s in band], color=line.get_color(), alpha=0.2
+                    [xi for xi, _ in shaded],
+                    [b[0] for _, b in shaded],
+                    [b[1] for _, b in shaded],
+                    color=line.get_color(),
+                    alpha=0.2,
                 )
         ax.set_title(panel.title, fontsize=9)
-        ax.set_xlabel("iteration", fontsize=8)
+        ax.set_xlabel(panel.x_label, fontsize=8)
         ax.tick_params(labelsize=7)
         ax.grid(alpha=0.3)
         if len(panel.keys) > 1:

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install, then a short real training run on the embedded default config (local Ray, RocketSim 1v1 self-play,
-# PPO + LSTM, MLflow store in <project>/mlruns). Extra arguments go to `rl-bot train`.
+# PPO in the default curriculum for 5 minutes, MLflow store in <project>/mlruns). Extra arguments go to
+# `rl-bot train`.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bash "$ROOT/scripts/install.sh"

@@ -98,3 +98,19 @@ def test_bad_input_exits_2_with_one_clear_error(project_home, capsys):
     assert cli(["report", str(project_home)]) == 2
     assert "is not a run folder: it has no config.yaml" in capsys.readouterr().err
     assert not (project_home / "report.html").exists()
+
+
+def test_the_learning_curve_is_drawn_against_minutes_of_training():
+    from rl_bot.config import load_config
+    from rl_bot.report import curve_panels, panel_curve
+
+    panel = next(p for p in curve_panels(load_config()) if p.x_key == "perf/wall_time_s")
+    key = panel.keys[0]
+    hist = {
+        "perf/wall_time_s": [(1, 60.0), (2, 120.0), (3, 180.0)],
+        key: [(1, 0.1), (3, 0.4), (4, 0.5)],  # iteration 4 has no wall time: left out
+        f"{key}_low": [(3, 0.2)],
+        f"{key}_high": [(3, 0.6)],
+    }
+    assert key == "league/eval_winrate_vs_rule" and panel.x_label == "minutes of training"
+    assert panel_curve(hist, panel, key) == [(1.0, 0.1, None), (3.0, 0.4, (0.2, 0.6))]
