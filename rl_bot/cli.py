@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
@@ -31,12 +32,17 @@ def eval_config(args: argparse.Namespace, ckpt: Path | None) -> TrainConfig:
     return load_config(path, overrides)
 
 
+#: ``--player``/``--opponent`` prefix of a feed-forward actor's weights file.
+FF = "ff:"
+
+
 def _eval(args: argparse.Namespace) -> int:
     from rl_bot.clip import write_clip
     from rl_bot.env.replay import GameRecorder
     from rl_bot.evaluate import (
         ModulePolicy,
         builtin_policy,
+        feed_forward_policy,
         play_match,
         play_selfplay,
         resolve_checkpoint,
@@ -51,13 +57,20 @@ def _eval(args: argparse.Namespace) -> int:
         if args.checkpoint and args.player:
             raise ConfigError(["give either --checkpoint or --player, not both"], "--player")
         snapshot = args.opponent.removeprefix("snapshot:") if args.opponent.startswith("snapshot:") else None
-        if snapshot is None and args.opponent not in ("self", *BUILTIN):
+        ff_opponent = args.opponent.removeprefix(FF) if args.opponent.startswith(FF) else None
+        if snapshot is None and ff_opponent is None and args.opponent not in ("self", *BUILTIN):
             raise ConfigError(
                 [
-                    f"--opponent {args.opponent!r}: use self, {', '.join(BUILTIN)} or snapshot:ID "
-                    "(e.g. snapshot:snap-0003)"
+                    f"--opponent {args.opponent!r}: use self, {', '.join(BUILTIN)}, snapshot:ID "
+                    "(e.g. snapshot:snap-0003) or ff:FILE (a feed-forward actor's weights)"
                 ],
                 "--opponent",
+            )
+        ff_player = args.player.removeprefix(FF) if args.player and args.player.startswith(FF) else None
+        if args.player and ff_player is None and args.player not in BUILTIN:
+            raise ConfigError(
+                [f"--player {args.player!r}: use {', '.join(BUILTIN)} or ff:FILE (a feed-forward actor's weights)"],
+                "--player",
             )
         if snapshot is not None and not args.checkpoint:
             raise ConfigError(
@@ -71,6 +84,10 @@ def _eval(args: argparse.Namespace) -> int:
         opp_policy = None
         if snapshot is not None:
             opp_policy, opp_rating = snapshot_policy(ckpt, snapshot, explore=not args.greedy, seed=args.seed + 1)
+        if ff_opponent is not None:
+            opp_policy = feed_forward_policy(ff_opponent, explore=not args.greedy, seed=args.seed + 1)
+            opp_rating = math.nan  # unrated
+        ff_policy = feed_forward_policy(ff_player, not args.greedy, args.seed) if ff_player is not None else None
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -79,6 +96,10 @@ def _eval(args: argparse.Namespace) -> int:
         policy = ModulePolicy.from_checkpoint(ckpt, explore=not args.greedy, seed=args.seed)
         label = f"checkpoint {ckpt}" + (" (greedy)" if args.greedy else " (sampled actions)")
         name = ckpt.name
+    elif ff_policy is not None:
+        policy = ff_policy
+        label = f"feed-forward actor {ff_player}" + (" (greedy)" if args.greedy else " (sampled actions)")
+        name = Path(ff_player).name
     else:
         kind = args.player or "random"
         policy = builtin_policy(kind, args.seed)
@@ -229,16 +250,18 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--checkpoint", help="checkpoint folder or run directory of the policy to evaluate")
     e.add_argument(
         "--player",
-        choices=["rule", "rule-basic", "random"],
         default=None,
-        help="evaluate a built-in policy instead of a checkpoint (default without --checkpoint: random)",
+        metavar="rule|rule-basic|random|ff:FILE",
+        help="evaluate a built-in policy, or a feed-forward actor's torch weights (ff:FILE: a state dict, or an "
+        "rlgym-learn-algos checkpoint folder), instead of a checkpoint (default without --checkpoint: random)",
     )
     e.add_argument(
         "--opponent",
         default="self",
-        metavar="self|rule|rule-basic|random|snapshot:ID",
-        help="self: the policy drives every car (touches/min); rule, rule-basic, random or a league snapshot of the "
-        "checkpoint's run (snapshot:snap-0003): matches, win and score rates, Elo estimate",
+        metavar="self|rule|rule-basic|random|snapshot:ID|ff:FILE",
+        help="self: the policy drives every car (touches/min); rule, rule-basic, random, a league snapshot of the "
+        "checkpoint's run (snapshot:snap-0003) or a feed-forward actor (ff:FILE): matches, win and score rates, Elo "
+        "estimate",
     )
     e.add_argument("--games", type=int, default=50, help="games to play")
     e.add_argument("--arenas", type=int, default=64, help="games played at once")

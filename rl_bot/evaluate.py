@@ -149,6 +149,91 @@ class RulePolicy:
         return self.bot.actions(obs)
 
 
+class FeedForwardPolicy:
+    """A feed-forward actor given as its weight matrices: linear layers with ReLU between them, the last giving one
+    logit per lookup-table action (sampled actions when ``explore``, else argmax). The layout of rlgym-learn-algos'
+    ``DiscreteFF``, whose softmax output layer changes neither the argmax nor the sampled distribution."""
+
+    def __init__(self, layers: list[tuple[np.ndarray, np.ndarray]], explore: bool = True, seed: int = 0):
+        self.layers = layers
+        self.explore = explore
+        self.rng = np.random.default_rng(seed)
+
+    def start(self, rows: np.ndarray) -> None:
+        """Stateless."""
+
+    def logits(self, obs: np.ndarray) -> np.ndarray:
+        """``[rows, actions]`` logits (float32)."""
+        x = np.asarray(obs, np.float32)
+        for i, (w, b) in enumerate(self.layers):
+            x = x @ w.T + b
+            if i < len(self.layers) - 1:
+                np.maximum(x, 0.0, out=x)
+        return x
+
+    def act(self, obs: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """One action per row."""
+        logits = self.logits(obs)
+        if self.explore:  # Gumbel-max: a draw from softmax(logits)
+            logits = logits + self.rng.gumbel(size=logits.shape).astype(np.float32)
+        return logits.argmax(axis=-1).astype(np.int64)
+
+
+#: Where a feed-forward actor's linear layers are found in a state dict, tried in order: an rlgym-learn-algos
+#: ``actor_critic.pt`` (``SeparateActorCritic``), a saved ``DiscreteFF``, a bare ``nn.Sequential``.
+FF_PREFIXES = ("actor.model.", "model.", "")
+#: The file an rlgym-learn-algos checkpoint folder keeps its actor and critic in.
+FF_CHECKPOINT_FILE = "actor_critic.pt"
+
+
+def feed_forward_policy(path: str | Path, explore: bool = True, seed: int = 0) -> FeedForwardPolicy:
+    """Load a feed-forward actor for our observation and action table from a torch state dict file (or a folder
+    with ``actor_critic.pt``, an rlgym-learn-algos PPO checkpoint); :class:`ConfigError` if it is not one."""
+    import torch
+
+    from rl_bot.env.batched import OBS_SIZE
+
+    p = Path(path).expanduser().resolve()
+    file = p / FF_CHECKPOINT_FILE if p.is_dir() else p
+    where = f"ff:{path}"
+    if not file.is_file():
+        raise ConfigError(
+            [f"{str(file)!r} does not exist: give a .pt state dict or a folder with {FF_CHECKPOINT_FILE}"], where
+        )
+    try:
+        state = torch.load(file, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch raises many types for a file that is not a state dict
+        raise ConfigError([f"{str(file)!r} is not a torch state dict ({type(e).__name__}: {e})"], where) from e
+    if not isinstance(state, dict):
+        raise ConfigError([f"{str(file)!r} holds a {type(state).__name__}, not a state dict"], where)
+    for prefix in FF_PREFIXES:
+        idx = sorted(
+            int(k[len(prefix) : -len(".weight")])
+            for k in state
+            if k.startswith(prefix) and k.endswith(".weight") and k[len(prefix) : -len(".weight")].isdigit()
+        )
+        if idx:
+            break
+    else:
+        raise ConfigError([f"{str(file)!r} has no numbered linear layers (keys like actor.model.0.weight)"], where)
+    layers = []
+    for i in idx:
+        w, b = state[f"{prefix}{i}.weight"], state.get(f"{prefix}{i}.bias")
+        w = w.detach().float().numpy()
+        layers.append((w, np.zeros(w.shape[0], np.float32) if b is None else b.detach().float().numpy()))
+    dims = [layers[0][0].shape[1]] + [w.shape[0] for w, _ in layers]
+    problems = []
+    if dims[0] != OBS_SIZE:
+        problems.append(f"its first layer takes {dims[0]} inputs; our observation has {OBS_SIZE}")
+    if dims[-1] != NUM_ACTIONS:
+        problems.append(f"its last layer gives {dims[-1]} outputs; our action table has {NUM_ACTIONS} actions")
+    if any(w.shape[1] != d for (w, _), d in zip(layers, dims[:-1], strict=True)):
+        problems.append(f"its layers do not chain ({[tuple(w.shape) for w, _ in layers]})")
+    if problems:
+        raise ConfigError([f"{str(file)!r}: " + "; ".join(problems)], where)
+    return FeedForwardPolicy(layers, explore, seed)
+
+
 def builtin_policy(name: str, seed: int = 0) -> Any:
     """The policy of a built-in opponent (``random``, ``rule-basic``, ``rule``)."""
     from rl_bot.league.opponents import RANDOM, RULE, RULE_BASIC
