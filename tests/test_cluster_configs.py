@@ -1,6 +1,9 @@
-"""The shipped cluster configs parse, and the launcher config validates against the schema Ray ships."""
+"""The shipped cluster configs parse, the launcher config validates against the schema Ray ships, and the local
+cluster script stops only its own nodes."""
 
 import json
+import os
+import time
 from pathlib import Path
 
 import jsonschema
@@ -48,3 +51,35 @@ def test_kuberay_manifests_have_the_keys_kuberay_reads(name):
     if doc["kind"] == "RayJob":
         assert "python -m rl_bot.train" in doc["spec"]["entrypoint"]
         assert yaml.safe_load(doc["spec"]["runtimeEnvYAML"])["env_vars"]["RAY_AUTH_MODE"] == "disabled"
+
+
+def test_local_cluster_stop_ends_its_own_nodes_and_their_children_and_nothing_else(tmp_path):
+    import subprocess
+    import sys
+
+    import psutil
+
+    spawn_child = (
+        "import subprocess, sys, time; "
+        "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)']); time.sleep(120)"
+    )
+    # stand-ins for a node's daemons: processes whose command line names a temp dir, one of them with a child (a worker)
+    mine = subprocess.Popen([sys.executable, "-c", spawn_child, f"--temp-dir={tmp_path}/mine/head"])
+    other = subprocess.Popen([sys.executable, "-c", spawn_child, f"--temp-dir={tmp_path}/other/head"])
+    try:
+        deadline = time.monotonic() + 30
+        while not (psutil.Process(mine.pid).children() and psutil.Process(other.pid).children()):
+            assert time.monotonic() < deadline, "the stand-ins did not start their children"
+            time.sleep(0.1)
+        my_child = psutil.Process(mine.pid).children()[0]
+        env = dict(os.environ, NODE_TEMP_ROOT=str(tmp_path / "mine"))
+        done = subprocess.run(["bash", str(CLUSTER / "local_cluster.sh"), "stop"], env=env, timeout=60)
+        assert done.returncode == 0
+        assert mine.wait(timeout=10) is not None
+        assert not my_child.is_running() or my_child.status() == psutil.STATUS_ZOMBIE
+        assert other.poll() is None and psutil.Process(other.pid).children()  # another cluster keeps running
+    finally:
+        for p in (mine, other):
+            for c in psutil.Process(p.pid).children(recursive=True) if p.poll() is None else []:
+                c.kill()
+            p.kill()

@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import numpy as np
+import psutil
 import pytest
 import yaml
 from raycli import ctrl_c_reaches_child, wait_for
@@ -128,8 +129,14 @@ def test_killed_league_actor_stops_the_run_with_a_clear_error_and_the_checkpoint
     try:
         run_dir = wait_for(lambda: run_dir_of_only_run(runs), 120, "the run directory")
         wait_for(lambda: checkpoint_at_least(run_dir, 2), 300, "the checkpoint of iteration 2")
-        killed = subprocess.run(["pkill", "-9", "-f", "ray::LeagueManager"], capture_output=True)
-        assert killed.returncode == 0, "no league actor process found"
+        # this run's league actor only (a process the training started): another Ray on the machine is left alone
+        actors = [
+            p
+            for p in psutil.Process(proc.pid).children(recursive=True)
+            if " ".join(p.cmdline()).startswith("ray::LeagueManager")
+        ]
+        assert len(actors) == 1, f"expected this run's one league actor, found {actors}"
+        actors[0].kill()
         rc, out, err = finish(proc)
     finally:
         if proc.poll() is None:

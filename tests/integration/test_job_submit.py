@@ -2,10 +2,13 @@
 
 import json
 import re
+import shutil
 import sys
+import tempfile
+from pathlib import Path
 
 import pytest
-from raycli import free_port, job_folders, ray_cli, ray_env, submit, wait_for
+from raycli import free_port, job_folders, ray_cli, ray_env, stop_ray_under, submit, wait_for
 from tiny import tiny
 
 from rl_bot.checkpoints import latest_checkpoint
@@ -19,6 +22,9 @@ pytestmark = pytest.mark.integration
 def cluster(tmp_path):
     env = ray_env()
     gcs, dash = free_port(), free_port()
+    # A short temp dir of its own (Ray's unix socket paths have a length limit): the cluster's processes name it,
+    # so stopping it ends this cluster and no other Ray on the machine.
+    temp = Path(tempfile.mkdtemp(prefix="rlj-", dir="/tmp"))
     started = ray_cli(
         "start",
         "--head",
@@ -26,6 +32,7 @@ def cluster(tmp_path):
         "--num-cpus=2",
         "--dashboard-host=127.0.0.1",
         f"--dashboard-port={dash}",
+        f"--temp-dir={temp}",
         "--disable-usage-stats",
         env=env,
     )
@@ -33,7 +40,8 @@ def cluster(tmp_path):
         assert started.returncode == 0, started.stderr
         yield f"http://127.0.0.1:{dash}", env
     finally:
-        ray_cli("stop", "--force", env=env)
+        stop_ray_under(temp)
+        shutil.rmtree(temp, ignore_errors=True)
 
 
 def test_job_submit_writes_runs_and_mlflow_outside_the_temp_copy(cluster, tmp_path):

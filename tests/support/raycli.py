@@ -29,6 +29,36 @@ def ray_cli(*args, env, timeout=180):
     return subprocess.run([str(BIN / "ray"), *args], env=env, capture_output=True, text=True, timeout=timeout)
 
 
+def stop_ray_under(root: Path, timeout: float = 30.0) -> None:
+    """Stop the Ray started with ``--temp-dir`` under ``root``: every process whose command line names a path under
+    it (GCS, raylet, dashboard, monitors) and everything those started (workers, agents). Another Ray on the
+    machine keeps running (``ray stop --force`` would end every Ray, a user's training run included)."""
+    import psutil
+
+    marker = f"={root}/"
+    roots = []
+    for p in psutil.process_iter(["cmdline"]):
+        if any(marker in arg or arg.endswith(f"={root}") for arg in p.info["cmdline"] or []):
+            roots.append(p)
+    procs = {p.pid: p for p in roots}
+    for p in roots:
+        try:
+            procs.update({c.pid: c for c in p.children(recursive=True)})
+        except psutil.NoSuchProcess:
+            pass
+    for p in procs.values():
+        try:
+            p.terminate()
+        except psutil.NoSuchProcess:
+            pass
+    _, alive = psutil.wait_procs(list(procs.values()), timeout=timeout)
+    for p in alive:
+        try:
+            p.kill()
+        except psutil.NoSuchProcess:
+            pass
+
+
 def submit(address: str, workdir: Path, runtime_env: dict, argv: list[str], env, wait=True, timeout=400):
     """``ray job submit`` of ``python -m rl_bot.train ARGV``; with ``wait=False`` returns at once (job id in stdout)."""
     args = ["job", "submit", "--address", address, "--working-dir", str(workdir)]
