@@ -24,6 +24,7 @@ def _sample(league: bool, lstm: bool):
         None,
         [
             f"league.enabled={str(league).lower()}",
+            "curriculum.enabled=false",
             "league.opponents=[rule]",
             f"model.use_lstm={str(lstm).lower()}",
             "resources.num_env_runners=0",

@@ -47,7 +47,7 @@ def test_every_shipped_sweep_is_valid():
 def test_base_set_resources_and_stop_reach_the_trial_config(tmp_path):
     sweep = build_sweep(
         minimal(
-            set={"ppo.num_epochs": 1, "league.enabled": False},
+            set={"ppo.num_epochs": 1, "league.enabled": False, "curriculum.enabled": False},
             resources={"num_env_runners": 0},
             stop={"iterations": 3},
         ),
@@ -144,10 +144,17 @@ def test_a_grid_combination_that_breaks_a_cross_field_rule_fails_before_ray(tmp_
             "optuna needs the metric every iteration",
         ),
         (
-            {"metric": "league/eval_score_vs_rule", "scheduler": {"type": "asha", "grace_period": 2}},
+            {
+                "metric": "league/eval_score_vs_rule",
+                "scheduler": {"type": "asha", "grace_period": 2},
+                "stop": {"iterations": 100},
+            },
             "the first rung comes before league/eval_score_vs_rule is first measured",
         ),
-        ({"metric": "league/elo_main", "set": {"league.enabled": False}}, "needs the league"),
+        (
+            {"metric": "league/elo_main", "set": {"league.enabled": False, "curriculum.enabled": False}},
+            "needs the league",
+        ),
         ({"set": {"ppo.lrr": 1e-4}}, "set.ppo.lrr"),
         ({"resources": {"num_env_runnerz": 1}}, "did you mean 'resources.num_env_runners'"),
         ({"set": {"ppo.num_epochs": 0}}, "ppo.num_epochs"),

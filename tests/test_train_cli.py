@@ -190,7 +190,7 @@ def test_eval_bad_input_exits_2(tmp_path):
     rc, err = rl_bot("eval", "--team-size", "5", env_home=tmp_path)
     assert rc == 2 and "env.team_size" in err
     rc, err = rl_bot("eval", "--opponent", "rulebot", env_home=tmp_path)
-    assert rc == 2 and "use self, random, rule-basic, rule or snapshot:ID" in err
+    assert rc == 2 and "use self, random, rule-basic, rule, snapshot:ID (e.g. snapshot:snap-0003) or ff:FILE" in err
     rc, err = rl_bot("eval", "--opponent", "snapshot:snap-0001", env_home=tmp_path)
     assert rc == 2 and "needs --checkpoint" in err
 
