@@ -178,11 +178,12 @@ def run_learning_bench(
     """Train ``cfg`` for ``minutes`` (a normal run in ``run_dir``, default: a new folder as ``rl-bot train``
     names it), evaluate its last checkpoint, print the result and append its row to ``markdown``."""
     from rl_bot.console import plain_console, quiet_output
-    from rl_bot.train import TrainPlan, new_run_dir, run
+    from rl_bot.train import TrainPlan, new_run_dir, preflight, run
 
     if games < 1:
         raise ConfigError([f"--games must be >= 1 (got {games})"], "--games")
     train_cfg = learning_config(cfg, minutes)
+    preflight(train_cfg, None)  # local Ray: this machine has what the config asks for, MLflow answers
     run_dir = run_dir or new_run_dir(train_cfg)
     say = (console or plain_console()).say
     with quiet_output(run_dir) as quiet:

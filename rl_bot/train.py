@@ -292,6 +292,14 @@ def plan(args: argparse.Namespace) -> TrainPlan:
         check_tracking_server(cfg)
         return TrainPlan(cfg, run_dir, address, ckpt, state, run_name=run_dir.name)
     cfg = load_config(args.config, args.overrides)
+    preflight(cfg, address)
+    run_dir = new_run_dir(cfg)
+    return TrainPlan(cfg, run_dir, address, run_name=run_dir.name)
+
+
+def preflight(cfg: TrainConfig, address: str | None) -> None:
+    """The checks of a new run before Ray starts: the Ray address answers, the MLflow server answers, and without
+    an address this machine has the CPUs, GPUs and custom resources the config asks for; :class:`ConfigError`."""
     check_address(address)
     check_tracking_server(cfg)
     if not address:
@@ -299,8 +307,6 @@ def plan(args: argparse.Namespace) -> TrainPlan:
         problems += custom_resource_problems(cfg, {}, "a local Ray (no custom resources)")
         if problems:
             raise ConfigError(problems, "resources")
-    run_dir = new_run_dir(cfg)
-    return TrainPlan(cfg, run_dir, address, run_name=run_dir.name)
 
 
 def new_run_dir(cfg: TrainConfig) -> Path:

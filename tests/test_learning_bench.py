@@ -66,3 +66,13 @@ def test_bench_learning_trains_evaluates_and_appends_its_row(project_home, capsy
     for cell in cells[5:9]:
         w, d, lost = (int(x) for x in re.match(r"(\d+)-(\d+)-(\d+) ", cell).groups())
         assert w + d + lost == 6
+
+
+def test_bench_learning_asking_for_more_cpus_than_the_machine_has_exits_2_before_ray(project_home, capsys):
+    import os
+
+    runners = f"resources.num_env_runners={(os.cpu_count() or 1) + 8}"
+    md = project_home / "learning.md"
+    assert cli(["bench", "--learning", "--minutes", "1", "--set", runners, "--markdown", str(md)]) == 2
+    assert "resources" in capsys.readouterr().err and not md.exists()
+    assert not (project_home / "runs").exists()
