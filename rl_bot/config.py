@@ -686,7 +686,8 @@ def _default_stages() -> tuple[StageConfig, ...]:
                 "rewards": [*SCORE_REWARDS, {"name": "shot", "weight": 2.0}, {"name": "save", "weight": 2.0}],
             },
             opponents="league",
-            until=TransitionConfig(min_env_steps=2_000_000, rating=1400.0, max_env_steps=40_000_000),
+            # 1650: an expected score of 0.7 against rule (rated 1500), the 1v1 bot the run is for, before 2v2
+            until=TransitionConfig(min_env_steps=2_000_000, rating=1650.0, max_env_steps=40_000_000),
         ),
         StageConfig(
             name="2v2-self",

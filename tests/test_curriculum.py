@@ -126,6 +126,10 @@ def test_shipped_defaults_validate_and_name_their_bots():
     assert "goal" not in terms[0] and "touch" in terms[0]
     assert {"goal", "velocity_ball_to_goal", "touch"} <= terms[1] and {"shot", "save"} <= terms[2]
     assert cfg.curriculum.stages[0].until.touches_per_minute is not None
+    # 1v1 goes on until main out-rates the rule bot (not merely nears it)
+    from rl_bot.league.opponents import builtin_ratings
+
+    assert cfg.curriculum.stages[2].until.rating > builtin_ratings(1)["rule"]
     assert "rule" in cfg.builtin_modules
     # a stage's env inherits what it does not set
     assert cfg.stage_env(2).tick_skip == cfg.env.tick_skip
