@@ -156,7 +156,10 @@ def append_row(markdown: Path, row: str) -> None:
     head, _, tail = text.partition(TABLE_MARK)
     lines = tail.split("\n")
     # the table is the first run of lines starting with "|" after the mark; the row goes after its last line
-    start = next(i for i, line in enumerate(lines) if line.startswith("|"))
+    start = next((i for i, line in enumerate(lines) if line.startswith("|")), None)
+    if start is None:  # the mark without its table: the header goes back right after it
+        lines[1:1] = ["", *TABLE_HEADER.split("\n")]
+        start = 2
     end = start
     while end < len(lines) and lines[end].startswith("|"):
         end += 1

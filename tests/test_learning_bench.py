@@ -35,6 +35,14 @@ def test_rows_append_to_the_table_after_the_mark_and_keep_the_rest_of_the_file(t
     assert text.count(TABLE_MARK) == 1 and text.count(TABLE_HEADER) == 1
 
 
+def test_a_mark_whose_table_was_deleted_gets_its_header_back(tmp_path):
+    md = tmp_path / "learning.md"
+    md.write_text(f"# Learning\n\n{TABLE_MARK}\n\nlater text\n")
+    append_row(md, "| a |")
+    text = md.read_text()
+    assert f"{TABLE_MARK}\n\n{TABLE_HEADER}\n| a |" in text and text.endswith("later text\n")
+
+
 def test_bench_learning_without_minutes_exits_2_and_trains_nothing(project_home, capsys):
     assert cli(["bench", "--learning"]) == 2
     assert "--learning needs --minutes N" in capsys.readouterr().err
