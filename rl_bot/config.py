@@ -654,27 +654,27 @@ SCORE_REWARDS = (
 )
 
 
+def _self_play_1v1(rewards: tuple[dict, ...]) -> dict[str, Any]:
+    """The env of a 1v1 self-play stage: dense ``rewards``, kickoff and ground-ball starts 3 : 1."""
+    return {
+        "team_size": 1,
+        "reward_mode": "dense",
+        "rewards": list(rewards),
+        "start_states": {"kickoff": 3.0, "ground_ball": 1.0},
+    }
+
+
 def _default_stages() -> tuple[StageConfig, ...]:
     return (
         StageConfig(
             name="1v1-touch",
-            env={
-                "team_size": 1,
-                "reward_mode": "dense",
-                "rewards": list(TOUCH_REWARDS),
-                "start_states": {"kickoff": 3.0, "ground_ball": 1.0},
-            },
+            env=_self_play_1v1(TOUCH_REWARDS),
             opponents="self",
             until=TransitionConfig(min_env_steps=500_000, touches_per_minute=10.0, max_env_steps=5_000_000),
         ),
         StageConfig(
             name="1v1-score",
-            env={
-                "team_size": 1,
-                "reward_mode": "dense",
-                "rewards": list(SCORE_REWARDS),
-                "start_states": {"kickoff": 3.0, "ground_ball": 1.0},
-            },
+            env=_self_play_1v1(SCORE_REWARDS),
             opponents="self",
             until=TransitionConfig(min_env_steps=8_000_000),
         ),
