@@ -49,6 +49,13 @@ def resolve_checkpoint(path: str | Path) -> Path:
     )
 
 
+def load_main_module(ckpt: Path) -> Any:
+    """The learner's ``main`` RLModule of a checkpoint folder (policies built on it share its weights)."""
+    from ray.rllib.core.rl_module.rl_module import RLModule
+
+    return RLModule.from_checkpoint(str(ckpt / MODULE_SUBPATH))
+
+
 # ------------------------------------------------------------------------------------------------ policies
 #
 # A policy acts for rows of a batch: ``start(rows)`` when the cars of those rows begin a game, ``act(obs, rows)``
@@ -72,9 +79,7 @@ class ModulePolicy:
     @classmethod
     def from_checkpoint(cls, ckpt: Path, explore: bool = True, seed: int = 0) -> ModulePolicy:
         """Load ``main`` from a checkpoint folder."""
-        from ray.rllib.core.rl_module.rl_module import RLModule
-
-        return cls(RLModule.from_checkpoint(str(ckpt / MODULE_SUBPATH)), explore, seed)
+        return cls(load_main_module(ckpt), explore, seed)
 
     def reseed(self, seed: int) -> None:
         """Restart the action sampling stream."""

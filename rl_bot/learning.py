@@ -116,15 +116,17 @@ def evaluate_checkpoint(
     ckpt: Path, cfg: TrainConfig, games: int, seed: int = 0, arenas: int = 64
 ) -> tuple[dict[tuple[str, bool], Any], Any]:
     """The checkpoint against each of :data:`OPPONENTS` (greedy and sampled) and in self-play (sampled)."""
-    from rl_bot.evaluate import ModulePolicy, builtin_policy, play_match, play_selfplay
+    from rl_bot.evaluate import ModulePolicy, builtin_policy, load_main_module, play_match, play_selfplay
     from rl_bot.league.opponents import builtin_ratings
+
+    module = load_main_module(ckpt)  # loaded once; each policy keeps its own recurrent state and sampling stream
 
     env_cfg = cfg.env
     ratings = builtin_ratings(env_cfg.team_size, cfg.league.anchor_ratings)
     matches = {}
     for opponent in OPPONENTS:
         for greedy in (True, False):
-            policy = ModulePolicy.from_checkpoint(ckpt, explore=not greedy, seed=seed)
+            policy = ModulePolicy(module, explore=not greedy, seed=seed)
             matches[(opponent, greedy)] = play_match(
                 policy,
                 builtin_policy(opponent, seed + 1),
@@ -136,7 +138,7 @@ def evaluate_checkpoint(
                 arenas=arenas,
                 player_name=ckpt.name,
             )
-    selfplay = play_selfplay(ModulePolicy.from_checkpoint(ckpt, explore=True, seed=seed), env_cfg, games, seed, arenas)
+    selfplay = play_selfplay(ModulePolicy(module, explore=True, seed=seed), env_cfg, games, seed, arenas)
     return matches, selfplay
 
 
@@ -181,16 +183,22 @@ def run_learning_bench(
     """Train ``cfg`` for ``minutes`` (a normal run in ``run_dir``, default: a new folder as ``rl-bot train``
     names it), evaluate its last checkpoint, print the result and append its row to ``markdown``."""
     from rl_bot.console import plain_console, quiet_output
-    from rl_bot.train import TrainPlan, new_run_dir, preflight, run
+    from rl_bot.train import TrainPlan, new_run_dir, preflight, remove_unstarted, run
 
     if games < 1:
         raise ConfigError([f"--games must be >= 1 (got {games})"], "--games")
     train_cfg = learning_config(cfg, minutes)
     preflight(train_cfg, None)  # local Ray: this machine has what the config asks for, MLflow answers
     run_dir = run_dir or new_run_dir(train_cfg)
+    existed = run_dir.exists()
     say = (console or plain_console()).say
-    with quiet_output(run_dir) as quiet:
-        summary = run(TrainPlan(train_cfg, run_dir, None, run_name=run_dir.name), console=quiet)
+    try:
+        with quiet_output(run_dir) as quiet:
+            summary = run(TrainPlan(train_cfg, run_dir, None, run_name=run_dir.name), console=quiet)
+    except ConfigError:
+        if not existed:
+            remove_unstarted(run_dir)
+        raise
     if summary.last_checkpoint is None:
         raise ConfigError([f"the run in {run_dir} wrote no checkpoint"], "bench --learning")
     say(f"playing {games} games against each of {', '.join(OPPONENTS)} (greedy and sampled) and in self-play ...")

@@ -577,6 +577,12 @@ def main(argv: list[str] | None = None) -> int:
     return train_command(args)
 
 
+def remove_unstarted(run_dir: Path) -> None:
+    """Delete a new run's folder that holds only its log file: a run that never started leaves no folder."""
+    if run_dir.is_dir() and [f.name for f in run_dir.iterdir()] == [LOG_FILE]:
+        shutil.rmtree(run_dir)
+
+
 def train_command(args: argparse.Namespace) -> int:
     """Plan (exit 2 on bad input), then run: our lines on the terminal, Ray's, RLlib's and MLflow's in the run
     folder's log file unless ``--verbose``."""
@@ -599,8 +605,8 @@ def train_command(args: argparse.Namespace) -> int:
             raise
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
-        if not existed and p.run_dir.is_dir() and [f.name for f in p.run_dir.iterdir()] == [LOG_FILE]:
-            shutil.rmtree(p.run_dir)  # a new run that never started: leave no folder behind
+        if not existed:
+            remove_unstarted(p.run_dir)
         return EXIT_BAD_INPUT
     except TrainingStopped as e:
         print(f"error: {e}", file=sys.stderr)

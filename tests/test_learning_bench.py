@@ -84,3 +84,19 @@ def test_bench_learning_asking_for_more_cpus_than_the_machine_has_exits_2_before
     assert cli(["bench", "--learning", "--minutes", "1", "--set", runners, "--markdown", str(md)]) == 2
     assert "resources" in capsys.readouterr().err and not md.exists()
     assert not (project_home / "runs").exists()
+
+
+def test_bench_learning_whose_run_fails_on_bad_input_after_ray_leaves_no_run_folder(project_home, capsys, monkeypatch):
+    # a problem only Ray sees (run() raises ConfigError after the run folder got its log file): exit 2, no folder
+    import rl_bot.train as train
+
+    def failing_run(plan, console=None, quiet=False):
+        (plan.run_dir / train.LOG_FILE).write_text("ray started\n")
+        raise ConfigError(["the cluster cannot place 2 env runners"], "resources")
+
+    monkeypatch.setattr(train, "run", failing_run)
+    md = project_home / "learning.md"
+    assert cli(["bench", "--learning", "--minutes", "1", "--markdown", str(md)]) == 2
+    assert "cannot place 2 env runners" in capsys.readouterr().err and not md.exists()
+    runs = project_home / "runs"
+    assert not runs.exists() or not any(runs.iterdir())
